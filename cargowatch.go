@@ -1,0 +1,266 @@
+// Package cargowatch holds the vocabulary shared by every part of the tool:
+// the Conn record that every source produces, the Endpoint that enrichment
+// fills in, the Finding that detectors conclude, and the small interfaces
+// between sources, detectors, stores and sinks. Subpackages are named after
+// what they wrap (pcap, geo, policy, sqlite, ...) and depend on this one,
+// never on each other's internals.
+package cargowatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Version is set at build time with -ldflags "-X github.com/cargowatch/cargowatch.Version=...".
+var Version = "0.1.0-dev"
+
+// Endpoint is one side of a conversation with what enrichment knows of it.
+// Sources fill Addr and Port; enrichment (geo, asset) fills the rest.
+type Endpoint struct {
+	Addr netip.Addr
+	Port uint16
+	// MAC is the hardware address when the source saw one (pcap), else "".
+	MAC string
+
+	// Local is true when the address belongs to the monitored network.
+	Local bool
+	// Name is the best host name known: TLS SNI, HTTP Host or a DNS answer
+	// for a remote side; an asset or DHCP name for a local one.
+	Name         string
+	Country      string // ISO 3166-1 alpha-2 of where the address sits, "" unknown
+	ASN          uint32
+	Org          string
+	Jurisdiction string // ISO 3166-1 alpha-2 of who controls the operator
+
+	// JurisdictionSource says why Jurisdiction differs from Country (the
+	// curated table entry and its source), "" when they are the same.
+	JurisdictionSource string
+
+	Asset *Asset // for local addresses that an assets file or discovery names
+}
+
+// Asset is what is known of a local device.
+type Asset struct {
+	Name  string
+	Role  string // crane-plc, crane-hmi, scanner, wms, tos, customs-gateway, office, ...
+	Zone  string
+	Owner string
+}
+
+// Conn is one connection or flow, named after Zeek's conn.log.
+type Conn struct {
+	TS  time.Time
+	UID string
+
+	Orig Endpoint // originator: who sent the first packet (or SYN)
+	Resp Endpoint
+
+	Proto   string // "tcp", "udp", "icmp", "icmp6" or the IP protocol number
+	Service string // detected from payload: "dns", "http", "ssl", "modbus", ... ("" unknown)
+
+	Duration time.Duration
+
+	// Payload bytes (TCP sequence-space or UDP payload) and IP bytes each way.
+	OrigBytes, RespBytes     int64
+	OrigPkts, RespPkts       int64
+	OrigIPBytes, RespIPBytes int64
+	MissedBytes              int64
+
+	State   string // Zeek conn_state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH
+	History string // Zeek history letters
+	// Open is true for a flow still open when the input ended (flushed, not closed).
+	Open bool
+
+	// VLAN and tunnel context, when present.
+	VLAN   uint16
+	Tunnel string // "gre", "vxlan", "teredo", "erspan", ... outermost decapsulated
+
+	DNS  []DNS  // DNS messages seen in this flow (bounded, see DNSDropped)
+	TLS  *TLS   // TLS ClientHello (and ServerHello version when seen)
+	HTTP []HTTP // HTTP/1.x requests (bounded)
+
+	// DNSDropped counts DNS messages beyond the per-flow cap.
+	DNSDropped int
+
+	Content *Content // cargo-data hits in inspected payload
+
+	// Source names the input this record came from (file path, interface, exporter).
+	Source string
+	// Alerts holds context from another sensor (e.g. Suricata alert signatures).
+	Alerts []string
+}
+
+// DNS is one query and, when seen, its response.
+type DNS struct {
+	TransID uint16
+	Query   string
+	QType   uint16
+	QClass  uint16
+	RCode   int // -1 when no response was seen
+	Answers []string
+	TTLs    []uint32
+	// QueryLen and RespLen are the DNS message sizes, so tunnelling scorers
+	// can weigh the bytes carried.
+	QueryLen, RespLen int
+}
+
+// TLS is what the ClientHello (and ServerHello) told.
+type TLS struct {
+	SNI     string
+	Version string // negotiated when the ServerHello was seen, else offered max: "TLSv12", "TLSv13", ...
+	ALPN    []string
+	JA4     string
+	JA3     string
+}
+
+// HTTP is one HTTP/1.x request with what the response told.
+type HTTP struct {
+	Method          string
+	Host            string
+	URI             string
+	UserAgent       string
+	ContentType     string
+	RequestBodyLen  int64
+	ResponseBodyLen int64
+	StatusCode      int
+}
+
+// Hit is one cargo-data identifier found in payload or a file.
+type Hit struct {
+	Type        string // container, awb, imo, sscc, uld, unlocode, hs, eori
+	Value       string // raw value; mask before output unless the user asked to reveal
+	Offset      int64
+	CheckDigit  string // valid | invalid | none
+	Confidence  string // low | medium | high
+	MessageType string // EDIFACT/BAPLIE, X12/315, CARGO-IMP/FWB, ... or ""
+}
+
+// Content summarises cargo data seen in a Conn's inspected payload.
+type Content struct {
+	Hits         []Hit          // bounded sample
+	Counts       map[string]int // identifier type -> count
+	MessageTypes map[string]int // message type -> count
+	Inspected    int64          // bytes inspected
+	Uninspected  int64          // bytes not inspected (encrypted, over cap)
+}
+
+// Severity orders findings.
+type Severity int
+
+const (
+	Info Severity = iota
+	Low
+	Medium
+	High
+	Critical
+)
+
+var severityNames = [...]string{"info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s < Info || s > Critical {
+		return "info"
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity reads one of info|low|medium|high|critical.
+func ParseSeverity(s string) (Severity, error) {
+	for i, n := range severityNames {
+		if n == s {
+			return Severity(i), nil
+		}
+	}
+	return Info, fmt.Errorf("severity %q: want one of info, low, medium, high, critical", s)
+}
+
+// MarshalText makes severities print as names in JSON and YAML.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	*s = v
+	return err
+}
+
+// Finding kinds (DESIGN.md contract).
+const (
+	KindJurisdiction   = "jurisdiction"
+	KindBeacon         = "beacon"
+	KindStrobe         = "strobe"
+	KindLongConnection = "long_connection"
+	KindDNSTunnel      = "dns_tunnel"
+	KindExfiltration   = "exfiltration"
+	KindCargoData      = "cargo_data"
+	KindOTEgress       = "ot_egress"
+	KindNewAsset       = "new_asset"
+	KindThreatIntel    = "threat_intel"
+)
+
+// Finding is what a detector concludes about a local host and a destination.
+type Finding struct {
+	Kind      string
+	Severity  Severity
+	Score     float64 // 0..1
+	Src       Endpoint
+	Dst       Endpoint
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Count     int64
+	BytesOut  int64
+	BytesIn   int64
+	Summary   string
+	// Evidence lets a person check the claim without re-running the tool:
+	// intervals, sizes, sample identifiers (masked), flow uids, the rule.
+	Evidence map[string]any
+}
+
+// Source yields Conn records. Run calls emit for each record and returns
+// when the input is exhausted or ctx is done. Errors about one input that
+// leave the others usable are returned as *InputError (joined when several).
+type Source interface {
+	Name() string
+	Run(ctx context.Context, emit func(*Conn)) error
+}
+
+// Enricher fills in endpoints: locality, geography, jurisdiction, assets.
+type Enricher interface {
+	Enrich(c *Conn)
+}
+
+// Detector consumes Conns and concludes Findings when asked. Detectors
+// never read files and are not safe for concurrent use.
+type Detector interface {
+	Name() string
+	Observe(c *Conn)
+	// Findings returns what the detector concludes over everything observed
+	// so far (for files: the whole input; for continuous sources: a window).
+	Findings() []Finding
+}
+
+// Sink receives findings as they are concluded.
+type Sink interface {
+	Write(f *Finding) error
+	Close() error
+}
+
+// InputError reports an input that could not be used (fully or partly).
+// The tool exits with status 2 when any input error occurred, after
+// finishing the work on the other inputs.
+type InputError struct {
+	Input string
+	Err   error
+}
+
+func (e *InputError) Error() string { return e.Input + ": " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// IsInputError reports whether err holds an *InputError.
+func IsInputError(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}

@@ -1,0 +1,48 @@
+package pcap
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Packet is one IP packet after link-layer decoding, decapsulation of
+// tunnels and IP fragment reassembly: what the flow table needs and no more.
+// Payload aliases the reader's buffers and is valid only until the next
+// call to Reader.Next.
+type Packet struct {
+	TS       time.Time
+	Src, Dst netip.Addr
+	// For TCP and UDP the ports; for ICMP/ICMPv6, like Zeek, SrcPort is the
+	// ICMP type and DstPort the code.
+	SrcPort, DstPort uint16
+	Proto            uint8 // IP protocol number: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...
+
+	// TCP only.
+	TCPFlags uint8 // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20
+	Seq, Ack uint32
+
+	// IPLen is the IP packet length from its header (what Zeek counts as ip_bytes).
+	IPLen int
+	// PayloadLen is the transport payload length the headers claim; Payload
+	// may be shorter when the capture's snap length cut the packet.
+	PayloadLen int
+	Payload    []byte
+
+	SrcMAC, DstMAC [6]byte
+	HasMAC         bool
+	VLAN           uint16 // innermost VLAN id, 0 when none
+	Tunnel         string // outermost tunnel removed: "gre", "erspan", "vxlan", "teredo", "ipip", ""
+
+	// Input is the capture file (or interface) the packet came from.
+	Input string
+}
+
+// TCP flag bits.
+const (
+	FlagFIN = 0x01
+	FlagSYN = 0x02
+	FlagRST = 0x04
+	FlagPSH = 0x08
+	FlagACK = 0x10
+	FlagURG = 0x20
+)
