@@ -1,0 +1,269 @@
+// Package asset knows the hub's devices: the assets file that names them
+// (CSV or YAML) and, later, what passive discovery adds to it.
+package asset
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	cw "github.com/cargowatch/cargowatch"
+)
+
+// Entry is one line of an assets file.
+type Entry struct {
+	Name   string
+	Prefix netip.Prefix // a single address is a /32 or /128
+	MAC    string       // lower-case colon form, "" when not given
+	Role   string
+	Zone   string
+	Owner  string
+	Allow  []string // allowed destinations (countries, groups or CIDRs), kept for policy
+	Line   int
+}
+
+// Inventory maps addresses to the assets file's entries.
+type Inventory struct {
+	byAddr   map[netip.Addr]*Entry
+	prefixes []*Entry // CIDR entries, longest prefix first
+	byMAC    map[string]*Entry
+	Entries  []*Entry
+}
+
+// LoadFile reads an assets file; the format is chosen by content (YAML
+// starts with a list item or a "key:" line without commas), so the file's
+// name does not matter.
+func LoadFile(path string) (*Inventory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("assets: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads assets from data; name is used in error messages.
+func Parse(name string, data []byte) (*Inventory, error) {
+	trimmed := bytes.TrimSpace(data)
+	var entries []*Entry
+	var err error
+	first, _, _ := bytes.Cut(trimmed, []byte("\n"))
+	isYAML := bytes.HasPrefix(trimmed, []byte("-")) ||
+		(bytes.IndexByte(first, ':') > 0 && bytes.IndexByte(first, ',') < 0)
+	if isYAML {
+		entries, err = parseYAML(name, data)
+	} else {
+		entries, err = parseCSV(name, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	inv := &Inventory{byAddr: map[netip.Addr]*Entry{}, byMAC: map[string]*Entry{}, Entries: entries}
+	for _, e := range entries {
+		if e.Prefix.IsValid() {
+			if e.Prefix.IsSingleIP() {
+				inv.byAddr[e.Prefix.Addr()] = e
+			} else {
+				inv.prefixes = append(inv.prefixes, e)
+			}
+		}
+		if e.MAC != "" {
+			inv.byMAC[e.MAC] = e
+		}
+	}
+	sort.SliceStable(inv.prefixes, func(i, j int) bool { return inv.prefixes[i].Prefix.Bits() > inv.prefixes[j].Prefix.Bits() })
+	return inv, nil
+}
+
+var csvColumns = []string{"name", "address", "role", "zone", "owner", "allow"}
+
+func parseCSV(name string, data []byte) ([]*Entry, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comment = '#'
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("assets: %s: %w", name, csvErr(err))
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !contains(csvColumns, h) {
+			line, _ := r.FieldPos(0)
+			return nil, fmt.Errorf("assets: %s:%d: unknown column %q (want %s)", name, line, h, strings.Join(csvColumns, ","))
+		}
+		col[h] = i
+	}
+	if _, ok := col["address"]; !ok {
+		return nil, fmt.Errorf("assets: %s:1: header lacks the \"address\" column", name)
+	}
+	var out []*Entry
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("assets: %s: %w", name, csvErr(err))
+		}
+		line, _ := r.FieldPos(0)
+		get := func(k string) string {
+			if i, ok := col[k]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		e := &Entry{Name: get("name"), Role: get("role"), Zone: get("zone"), Owner: get("owner"), Line: line}
+		if a := get("allow"); a != "" {
+			e.Allow = splitList(a)
+		}
+		if err := e.setAddress(get("address")); err != nil {
+			return nil, fmt.Errorf("assets: %s:%d: %w", name, line, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func csvErr(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d: %w", pe.Line, pe.Err)
+	}
+	return err
+}
+
+type yamlEntry struct {
+	Name    string   `yaml:"name"`
+	Address string   `yaml:"address"`
+	Role    string   `yaml:"role"`
+	Zone    string   `yaml:"zone"`
+	Owner   string   `yaml:"owner"`
+	Allow   []string `yaml:"allow"`
+}
+
+func parseYAML(name string, data []byte) ([]*Entry, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("assets: %s: %w", name, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, nil
+	}
+	list := root.Content[0]
+	if list.Kind == yaml.MappingNode {
+		if len(list.Content) != 2 || list.Content[0].Value != "assets" {
+			return nil, fmt.Errorf("assets: %s:%d: want a list of assets or a single key \"assets\"", name, list.Line)
+		}
+		list = list.Content[1]
+	}
+	if list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("assets: %s:%d: want a list of assets", name, list.Line)
+	}
+	var out []*Entry
+	for _, n := range list.Content {
+		if n.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("assets: %s:%d: an asset must be a mapping", name, n.Line)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; !contains(csvColumns, k) {
+				return nil, fmt.Errorf("assets: %s:%d: unknown key %q", name, n.Content[i].Line, k)
+			}
+		}
+		var y yamlEntry
+		if err := n.Decode(&y); err != nil {
+			return nil, fmt.Errorf("assets: %s:%d: %w", name, n.Line, err)
+		}
+		e := &Entry{Name: y.Name, Role: y.Role, Zone: y.Zone, Owner: y.Owner, Allow: y.Allow, Line: n.Line}
+		if err := e.setAddress(y.Address); err != nil {
+			return nil, fmt.Errorf("assets: %s:%d: %w", name, n.Line, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// setAddress accepts an IP, a CIDR, a MAC, or "IP MAC" / "IP;MAC".
+func (e *Entry) setAddress(s string) error {
+	if s == "" {
+		return errors.New("empty address")
+	}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ';' || r == '|' }) {
+		if p, err := netip.ParsePrefix(part); err == nil {
+			e.Prefix = p.Masked()
+			continue
+		}
+		if a, err := netip.ParseAddr(part); err == nil {
+			e.Prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			continue
+		}
+		if hw, err := net.ParseMAC(part); err == nil && len(hw) == 6 {
+			e.MAC = hw.String()
+			continue
+		}
+		return fmt.Errorf("address %q: not an IP, CIDR or MAC", part)
+	}
+	return nil
+}
+
+// Lookup returns the entry for an address or MAC, nil when none matches.
+func (inv *Inventory) Lookup(a netip.Addr, mac string) *Entry {
+	if inv == nil {
+		return nil
+	}
+	if e, ok := inv.byAddr[a.Unmap()]; ok {
+		return e
+	}
+	if mac != "" {
+		if e, ok := inv.byMAC[mac]; ok {
+			return e
+		}
+	}
+	for _, e := range inv.prefixes {
+		if e.Prefix.Contains(a.Unmap()) {
+			return e
+		}
+	}
+	return nil
+}
+
+// Enrich names the local sides of c from the inventory. A named address is
+// local even when it is not in a private range: the assets file is the
+// analyst's word.
+func (inv *Inventory) Enrich(c *cw.Conn) {
+	for _, ep := range []*cw.Endpoint{&c.Orig, &c.Resp} {
+		if e := inv.Lookup(ep.Addr, ep.MAC); e != nil {
+			ep.Asset = &cw.Asset{Name: e.Name, Role: e.Role, Zone: e.Zone, Owner: e.Owner}
+			if !ep.Local {
+				ep.Local = true
+				ep.Country, ep.ASN, ep.Org, ep.Jurisdiction, ep.JurisdictionSource = "", 0, "", "", ""
+			}
+		}
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ';' || r == '|' }) {
+		out = append(out, p)
+	}
+	return out
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

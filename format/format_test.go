@@ -1,0 +1,85 @@
+package format
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	cw "github.com/cargowatch/cargowatch"
+)
+
+func TestFindingRecordCarriesContractKeys(t *testing.T) {
+	f := cw.Finding{
+		Kind: cw.KindJurisdiction, Severity: cw.High, Score: 0.8123,
+		Src:       cw.Endpoint{Addr: netip.MustParseAddr("10.0.0.1"), Local: true, Asset: &cw.Asset{Name: "wms-01", Role: "wms"}},
+		Dst:       cw.Endpoint{Addr: netip.MustParseAddr("8.209.72.15"), Port: 80, Country: "DE", Jurisdiction: "CN", Org: "Alibaba"},
+		FirstSeen: time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC), LastSeen: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC),
+		Count: 3, BytesOut: 4096, Summary: "s",
+	}
+	var buf bytes.Buffer
+	j := NewJSONL(&buf)
+	if err := j.Write(FindingRecord(&f)); err != nil {
+		t.Fatal(err)
+	}
+	j.Flush()
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"kind", "severity", "score", "src_ip", "src_port", "src_asset", "src_role", "dst_ip", "dst_port",
+		"dst_name", "dst_country", "dst_asn", "dst_org", "jurisdiction", "first_seen", "last_seen", "count", "bytes_out",
+		"bytes_in", "summary", "evidence"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("missing key %q", k)
+		}
+	}
+	if m["severity"] != "high" || m["jurisdiction"] != "CN" || m["src_asset"] != "wms-01" || m["score"] != 0.812 {
+		t.Errorf("wrong values: %v", m)
+	}
+	if m["first_seen"] != "2026-03-02T06:00:00Z" {
+		t.Errorf("first_seen = %v", m["first_seen"])
+	}
+}
+
+func TestConnRecordZeekNames(t *testing.T) {
+	c := &cw.Conn{TS: time.Unix(1700000000, 500000000), UID: "Cabc", Proto: "tcp", State: "SF",
+		Orig: cw.Endpoint{Addr: netip.MustParseAddr("10.0.0.1"), Port: 5000, Local: true},
+		Resp: cw.Endpoint{Addr: netip.MustParseAddr("1.1.1.1"), Port: 443, Country: "AU"},
+		TLS:  &cw.TLS{SNI: "example.com"}}
+	m := ConnRecord(c)
+	if m["ts"] != 1700000000.5 || m["id.orig_h"] != "10.0.0.1" || m["id.resp_p"] != uint16(443) || m["tls_sni"] != "example.com" || m["resp_country"] != "AU" {
+		t.Errorf("record: %v", m)
+	}
+}
+
+func TestTableGroupsBySeverity(t *testing.T) {
+	fs := []cw.Finding{
+		{Kind: "beacon", Severity: cw.Low, Summary: "low one"},
+		{Kind: "jurisdiction", Severity: cw.Critical, Summary: "critical one"},
+	}
+	var buf bytes.Buffer
+	if err := FindingsTable(&buf, fs, []JurisdictionTotal{{Jurisdiction: "CN", Country: "DE", BytesOut: 2048}}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if ci, li := strings.Index(out, "CRITICAL (1)"), strings.Index(out, "LOW (1)"); ci < 0 || li < 0 || ci > li {
+		t.Errorf("severity groups missing or out of order:\n%s", out)
+	}
+	if !strings.Contains(out, "2.0 KiB") || !strings.Contains(out, "WHERE OUR DATA GOES") {
+		t.Errorf("totals missing:\n%s", out)
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {5 << 20, "5.0 MiB"}, {3 << 30, "3.0 GiB"}} {
+		if got := Bytes(tc.n); got != tc.want {
+			t.Errorf("Bytes(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
