@@ -465,6 +465,11 @@ func (t *Table) analyze(f *flow, a *appState) {
 	o, r := a.dir[0].buf, a.dir[1].buf
 	if f.proto == 6 && len(o) > 0 && o[0] >= 'A' && o[0] <= 'Z' {
 		if reqs, err := dissect.HTTPRequests(o, t.cfg.MaxHTTPPerFlow); err == nil || len(reqs) > 0 {
+			// Status and response body sizes matter for exfiltration:
+			// an upload answered with a tiny 200 is the typical shape.
+			if len(r) > 0 {
+				_, _ = dissect.FillResponses(reqs, r)
+			}
 			a.http = reqs
 		}
 	}
