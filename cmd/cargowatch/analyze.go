@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	cw "github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/asset"
+	"github.com/cargowatch/cargowatch/detect"
+	"github.com/cargowatch/cargowatch/engine"
+	"github.com/cargowatch/cargowatch/flow"
+	"github.com/cargowatch/cargowatch/format"
+	"github.com/cargowatch/cargowatch/geo"
+	"github.com/cargowatch/cargowatch/pcap"
+	"github.com/cargowatch/cargowatch/policy"
+	"github.com/cargowatch/cargowatch/sqlite"
+)
+
+// options are the flags analyze, flows and demo share.
+type options struct {
+	format      string
+	db          string
+	noDB        bool
+	locals      string
+	asnDB       string
+	countryDB   string
+	policyFile  string
+	assetsFile  string
+	minSeverity string
+	verbose     bool
+	quiet       bool
+	tcpTimeout  time.Duration
+	udpTimeout  time.Duration
+	maxFlows    int
+	inspect     int64
+}
+
+func (o *options) register(fs *flag.FlagSet, withDB bool) {
+	fs.StringVar(&o.format, "format", "table", "output: table or jsonl")
+	if withDB {
+		fs.StringVar(&o.db, "db", "", "SQLite store (default "+sqlite.DefaultPath()+", or $CARGOWATCH_DB)")
+		fs.BoolVar(&o.noDB, "no-db", false, "do not open or write a store: a pure pipe")
+	}
+	fs.StringVar(&o.locals, "local", "", "more local networks, comma-separated CIDRs (private ranges are local already)")
+	fs.StringVar(&o.asnDB, "asn-db", "", "MaxMind-format ASN database (GeoLite2-ASN layout) for ASN and organisation")
+	fs.StringVar(&o.countryDB, "country-db", "", "MaxMind-format country database overriding the embedded one")
+	fs.StringVar(&o.policyFile, "policy", "", "jurisdiction policy YAML (default: the built-in EU-hub policy, see docs/POLICY.md)")
+	fs.StringVar(&o.assetsFile, "assets", "", "assets file (CSV or YAML: name, address, role, zone, owner)")
+	fs.StringVar(&o.minSeverity, "min-severity", "info", "report findings of at least this severity")
+	fs.BoolVar(&o.verbose, "v", false, "log progress details on stderr")
+	fs.BoolVar(&o.quiet, "q", false, "no progress bar")
+	fs.DurationVar(&o.tcpTimeout, "tcp-timeout", 5*time.Minute, "TCP idle timeout (capture time)")
+	fs.DurationVar(&o.udpTimeout, "udp-timeout", time.Minute, "UDP and ICMP idle timeout (capture time)")
+	fs.IntVar(&o.maxFlows, "max-flows", 500000, "flow table cap; the least recently active flow is evicted (and counted) beyond it")
+	fs.Int64Var(&o.inspect, "inspect-bytes", 1<<20, "payload inspected for cargo data per flow direction (0 = none)")
+}
+
+func cmdAnalyze(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("analyze", "INPUT...", stderr)
+	var o options
+	o.register(fs, true)
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "cargowatch analyze: no input given (a capture file or directory)")
+		return exitUsage
+	}
+	return analyze(fs.Args(), &o, "analyze", stdout, stderr, nil)
+}
+
+// analyze runs the pipeline on inputs and prints findings (or, with
+// onConn, lets the caller print conns instead).
+func analyze(inputs []string, o *options, command string, stdout, stderr io.Writer, onConn func(*cw.Conn) error) int {
+	log := newLogger(stderr, o.verbose)
+	if o.format != "table" && o.format != "jsonl" {
+		fmt.Fprintf(stderr, "cargowatch %s: --format %q: want table or jsonl\n", command, o.format)
+		return exitUsage
+	}
+	minSev, err := cw.ParseSeverity(o.minSeverity)
+	if err != nil {
+		fmt.Fprintf(stderr, "cargowatch %s: --min-severity: %v\n", command, err)
+		return exitUsage
+	}
+
+	p := policy.Default()
+	if o.policyFile != "" {
+		if p, err = policy.Load(o.policyFile); err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+			return exitUsage
+		}
+	}
+	gcfg := geo.Config{CountryDB: o.countryDB, ASNDB: o.asnDB}
+	if o.locals != "" {
+		l, err := geo.ParseCIDRs(o.locals)
+		if err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: --local: %v\n", command, err)
+			return exitUsage
+		}
+		gcfg.Locals = l
+	}
+	g, err := geo.New(gcfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+		return exitUsage
+	}
+	defer g.Close()
+	for _, ov := range p.Jurisdictions {
+		if err := g.AddJurisdiction(jurisdictionEntry(ov)); err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: policy %s: %v\n", command, p.Name, err)
+			return exitUsage
+		}
+	}
+	enrichers := []cw.Enricher{g}
+	if o.assetsFile != "" {
+		inv, err := asset.LoadFile(o.assetsFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+			return exitUsage
+		}
+		enrichers = append(enrichers, inv)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var store *sqlite.DB
+	run := &cw.Run{Started: time.Now().UTC(), Command: command, Args: inputs, Version: cw.Version}
+	known := map[string]bool{}
+	if !o.noDB {
+		path := o.db
+		if path == "" {
+			path = sqlite.DefaultPath()
+		}
+		if store, err = sqlite.Open(path); err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+			return exitFail
+		}
+		defer store.Close()
+		if err := store.BeginRun(ctx, run); err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+			return exitFail
+		}
+		known = registerInputs(ctx, store, run.ID, inputs, log)
+	}
+
+	jur := detect.NewJurisdiction(p)
+	detectors := []cw.Detector{jur}
+
+	fcfg := flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows}
+	src := flow.NewCaptureSource(inputs, fcfg, pcap.Options{})
+	ecfg := engine.Config{
+		Enrichers:  enrichers,
+		Detectors:  detectors,
+		IsInternet: geo.IsInternet,
+		Infer:      geo.NewOriginatorCounter(),
+		OnConn:     onConn,
+		Log:        log,
+	}
+	if store != nil {
+		ecfg.Store, ecfg.RunID = store, run.ID
+		ecfg.StoreConn = func(c *cw.Conn) bool { return !known[c.Source] }
+	}
+	var bar *progress
+	if !o.quiet && isTerminal(stderr) {
+		bar = newProgress(stderr, inputs)
+		ecfg.Progress = bar.update
+	}
+	res, err := engine.Run(ctx, []cw.Source{src}, ecfg)
+	if bar != nil {
+		bar.done()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+		return exitFail
+	}
+	code := reportInputErrors(stderr, command, res.Err)
+	st := src.Stats()
+	log.Info("run finished", "conns", res.Conns, "findings", len(res.Findings), "stats", fmt.Sprintf("%+v", st))
+
+	if store != nil {
+		run.Finished = time.Now().UTC()
+		run.Status = "ok"
+		if code != exitOK {
+			run.Status = "input errors"
+		}
+		for _, p := range res.Inferred {
+			run.Locals = append(run.Locals, p.String()+" (inferred)")
+		}
+		run.Stats = map[string]any{"conns": res.Conns, "no_local": res.NoLocal, "findings": len(res.Findings), "source": st}
+		if err := store.FinishRun(ctx, run); err != nil {
+			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+			return exitFail
+		}
+	}
+	if onConn != nil {
+		return code
+	}
+	var shown []cw.Finding
+	for _, f := range res.Findings {
+		if f.Severity >= minSev {
+			shown = append(shown, f)
+		}
+	}
+	if err := printFindings(stdout, o.format, shown, jur); err != nil {
+		fmt.Fprintf(stderr, "cargowatch %s: writing output: %v\n", command, err)
+		return exitFail
+	}
+	return code
+}
+
+func printFindings(w io.Writer, formatName string, fs []cw.Finding, jur *detect.Jurisdiction) error {
+	if formatName == "jsonl" {
+		j := format.NewJSONL(w)
+		for i := range fs {
+			if err := j.Write(format.FindingRecord(&fs[i])); err != nil {
+				return err
+			}
+		}
+		return j.Flush()
+	}
+	var totals []format.JurisdictionTotal
+	for _, t := range jur.Totals() {
+		totals = append(totals, format.JurisdictionTotal{Jurisdiction: t.Jurisdiction, Country: t.Country,
+			BytesOut: t.BytesOut, BytesIn: t.BytesIn, Conns: t.Conns, Hosts: t.Hosts})
+	}
+	return format.FindingsTable(w, fs, totals)
+}
+
+// reportInputErrors prints one line per unusable input and returns the
+// exit status the run deserves.
+func reportInputErrors(stderr io.Writer, command string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	code := exitOK
+	for _, e := range flatten(err) {
+		fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, e)
+		if cw.IsInputError(e) {
+			code = exitUsage
+		} else if errors.Is(e, context.Canceled) {
+			code = max(code, exitFail)
+		} else {
+			code = exitUsage
+		}
+	}
+	return code
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// registerInputs records each input file's SHA-256 in the store and
+// returns the ones it already held, whose conns are not stored again.
+func registerInputs(ctx context.Context, store *sqlite.DB, runID int64, inputs []string, log *slog.Logger) map[string]bool {
+	known := map[string]bool{}
+	for _, in := range inputs {
+		_ = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			sum, size, err := hashFile(path)
+			if err != nil {
+				return nil // the source reports unreadable inputs
+			}
+			seen, err := store.HasInput(ctx, sum)
+			if err != nil {
+				log.Warn("store: checking input", "path", path, "err", err)
+				return nil
+			}
+			if seen {
+				known[path] = true
+				log.Warn("input already in the store; its conversations are not stored again", "path", path, "sha256", sum)
+				return nil
+			}
+			if err := store.AddInput(ctx, runID, path, sum, size); err != nil {
+				log.Warn("store: adding input", "path", path, "err", err)
+			}
+			return nil
+		})
+	}
+	return known
+}
+
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// progress draws a one-line status on a terminal's stderr.
+type progress struct {
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	total int64
+}
+
+func newProgress(w io.Writer, inputs []string) *progress {
+	var total int64
+	for _, in := range inputs {
+		_ = filepath.WalkDir(in, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if info, err := d.Info(); err == nil {
+					total += info.Size()
+				}
+			}
+			return nil
+		})
+	}
+	return &progress{w: w, start: time.Now(), total: total}
+}
+
+func (p *progress) update(conns int64) {
+	now := time.Now()
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	el := now.Sub(p.start).Seconds()
+	fmt.Fprintf(p.w, "\r%s of input: %d conversations, %.0f/s, %.1fs ", format.Bytes(p.total), conns, float64(conns)/max(el, 0.001), el)
+}
+
+func (p *progress) done() {
+	if !p.last.IsZero() {
+		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", 78)+"\r")
+	}
+}
+
+// jurisdictionEntry turns a policy override into an entry of geo's table,
+// so flows and every detector see the policy's view, not only the
+// jurisdiction detector.
+func jurisdictionEntry(o policy.JurisdictionOverride) geo.JurisdictionEntry {
+	e := geo.JurisdictionEntry{Org: o.Source, Jurisdiction: o.Jurisdiction, Reason: "policy override"}
+	if e.Org == "" {
+		e.Org = "policy override"
+	}
+	if o.Source != "" {
+		e.Sources = []string{o.Source}
+	}
+	switch {
+	case o.ASN != 0:
+		e.ASNs = []uint32{o.ASN}
+	case o.Prefix.IsValid():
+		e.Prefixes = []netip.Prefix{o.Prefix}
+	case o.OrgContains != "":
+		e.OrgContains = []string{o.OrgContains}
+	}
+	return e
+}

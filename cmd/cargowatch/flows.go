@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	cw "github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/format"
+	"github.com/cargowatch/cargowatch/sqlite"
+)
+
+func cmdFlows(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("flows", "[INPUT...]  (no INPUT: the conversations held in --db)", stderr)
+	var o options
+	o.register(fs, true)
+	limit := fs.Int("limit", 0, "with no INPUT: print at most this many stored conversations (0 = all)")
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if o.format != "table" && o.format != "jsonl" {
+		fmt.Fprintf(stderr, "cargowatch flows: --format %q: want table or jsonl\n", o.format)
+		return exitUsage
+	}
+	out := newConnPrinter(stdout, o.format)
+	var code int
+	if fs.NArg() == 0 {
+		if o.noDB {
+			fmt.Fprintln(stderr, "cargowatch flows: no input and --no-db: nothing to read")
+			return exitUsage
+		}
+		code = storedFlows(&o, *limit, out, stderr)
+	} else {
+		code = analyze(fs.Args(), &o, "flows", stdout, stderr, out.add)
+	}
+	if err := out.flush(); err != nil {
+		fmt.Fprintf(stderr, "cargowatch flows: writing output: %v\n", err)
+		return exitFail
+	}
+	return code
+}
+
+func storedFlows(o *options, limit int, out *connPrinter, stderr io.Writer) int {
+	path := o.db
+	if path == "" {
+		path = sqlite.DefaultPath()
+	}
+	db, err := sqlite.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "cargowatch flows: %v\n", err)
+		return exitUsage
+	}
+	defer db.Close()
+	if err := db.Conns(context.Background(), cw.ConnQuery{Limit: limit}, out.add); err != nil {
+		fmt.Fprintf(stderr, "cargowatch flows: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// connPrinter streams JSON lines as conns arrive; a table needs its
+// column widths, so table rows are printed in chunks.
+type connPrinter struct {
+	w     io.Writer
+	jsonl *format.JSONL
+	rows  []*cw.Conn
+}
+
+func newConnPrinter(w io.Writer, f string) *connPrinter {
+	p := &connPrinter{w: w}
+	if f == "jsonl" {
+		p.jsonl = format.NewJSONL(w)
+	}
+	return p
+}
+
+func (p *connPrinter) add(c *cw.Conn) error {
+	if p.jsonl != nil {
+		return p.jsonl.Write(format.ConnRecord(c))
+	}
+	p.rows = append(p.rows, c)
+	if len(p.rows) >= 1000 {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *connPrinter) flush() error {
+	if p.jsonl != nil {
+		return p.jsonl.Flush()
+	}
+	if len(p.rows) == 0 {
+		return nil
+	}
+	err := format.ConnTable(p.w, p.rows)
+	p.rows = p.rows[:0]
+	return err
+}
