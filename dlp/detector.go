@@ -32,6 +32,10 @@ type Detector struct {
 	pairs   map[pairKey]*pair
 	order   []pairKey
 	Dropped int
+	// Inspected and Uninspected total the payload bytes of every observed
+	// Conn with a local side that was (not) looked into: encrypted, over
+	// the per-flow cap, or not given to a Stream at all.
+	Inspected, Uninspected int64
 }
 
 type pairKey struct {
@@ -66,7 +70,19 @@ func (d *Detector) Name() string { return "cargo_data" }
 // Observe takes a Conn whose Content was set by a Stream (or a source that
 // inspected payload); Conns without cargo hits are ignored.
 func (d *Detector) Observe(c *cw.Conn) {
-	if c.Content == nil || (len(c.Content.Counts) == 0 && len(c.Content.MessageTypes) == 0) {
+	// Cargo data moving between our own hosts (scanners to the WMS) is the
+	// hub's work; findings are about data leaving, so one side must be ours
+	// and the other not.
+	if c.Orig.Local == c.Resp.Local {
+		return
+	}
+	if c.Content == nil {
+		d.Uninspected += c.OrigBytes + c.RespBytes
+		return
+	}
+	d.Inspected += c.Content.Inspected
+	d.Uninspected += c.Content.Uninspected
+	if len(c.Content.Counts) == 0 && len(c.Content.MessageTypes) == 0 {
 		return
 	}
 	// The local side is the source: findings are about our hosts.

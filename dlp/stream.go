@@ -69,6 +69,7 @@ type Stream struct {
 	dir     [2]*direction
 	content cw.Content
 	methods []string // request methods awaiting their response (HEAD has no body)
+	release func()   // set by an Inspector: gives the Stream's place back
 }
 
 // NewStream returns a Stream with cfg's bounds (zero fields take defaults).
@@ -424,6 +425,10 @@ func (s *Stream) Close(c *cw.Conn) {
 			d.sc.Close()
 		}
 		s.content.Inspected += d.inspected
+	}
+	if s.release != nil {
+		s.release()
+		s.release = nil
 	}
 	if c == nil {
 		return

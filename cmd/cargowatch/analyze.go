@@ -21,6 +21,7 @@ import (
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/asset"
 	"github.com/cargowatch/cargowatch/detect"
+	"github.com/cargowatch/cargowatch/dlp"
 	"github.com/cargowatch/cargowatch/engine"
 	"github.com/cargowatch/cargowatch/flow"
 	"github.com/cargowatch/cargowatch/format"
@@ -159,9 +160,19 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	}
 
 	jur := detect.NewJurisdiction(p)
-	detectors := []cw.Detector{jur}
+	var watched []string
+	for code := range p.Watch {
+		watched = append(watched, code)
+	}
+	cargo := dlp.NewDetector(dlp.DetectorConfig{Watched: watched})
+	detectors := []cw.Detector{jur, cargo}
 
 	fcfg := flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows}
+	var insp *dlp.Inspector
+	if o.inspect > 0 {
+		insp = dlp.NewInspector(dlp.StreamConfig{MaxBytes: o.inspect}, 0)
+		fcfg.Inspector, fcfg.InspectBytes = inspector{insp}, o.inspect
+	}
 	src := flow.NewCaptureSource(inputs, fcfg, pcap.Options{})
 	ecfg := engine.Config{
 		Enrichers:  enrichers,
@@ -201,7 +212,8 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		for _, p := range res.Inferred {
 			run.Locals = append(run.Locals, p.String()+" (inferred)")
 		}
-		run.Stats = map[string]any{"conns": res.Conns, "no_local": res.NoLocal, "findings": len(res.Findings), "source": st}
+		run.Stats = map[string]any{"conns": res.Conns, "no_local": res.NoLocal, "findings": len(res.Findings), "source": st,
+			"inspected_bytes": cargo.Inspected, "uninspected_bytes": cargo.Uninspected}
 		if err := store.FinishRun(ctx, run); err != nil {
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
 			return exitFail
@@ -215,6 +227,10 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		if f.Severity >= minSev {
 			shown = append(shown, f)
 		}
+	}
+	if o.format == "table" {
+		defer fmt.Fprintf(stdout, "\nPayload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d flows open at once): %s\n",
+			format.Bytes(cargo.Inspected), dlp.DefaultMaxOpen, format.Bytes(cargo.Uninspected))
 	}
 	if err := printFindings(stdout, o.format, shown, jur); err != nil {
 		fmt.Fprintf(stderr, "cargowatch %s: writing output: %v\n", command, err)
@@ -355,6 +371,17 @@ func (p *progress) done() {
 	if !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", 78)+"\r")
 	}
+}
+
+// inspector gives the flow table dlp's Streams; a nil Stream (too many
+// open) must become a nil interface, not a non-nil one holding nil.
+type inspector struct{ in *dlp.Inspector }
+
+func (i inspector) Open(*cw.Conn) flow.StreamSink {
+	if s := i.in.Stream(); s != nil {
+		return s
+	}
+	return nil
 }
 
 // jurisdictionEntry turns a policy override into an entry of geo's table,
