@@ -21,7 +21,7 @@ import (
 // Options bound the reader's memory; zero values mean defaults.
 type Options struct {
 	// MaxFragments is how many IP datagrams may be under reassembly at once
-	// (default 4096).
+	// (default 1024: with MaxFragmentBytes a worst case of 64 MiB).
 	MaxFragments int
 	// MaxFragmentBytes bounds the payload of one reassembled datagram
 	// (default 65535 plus slack for IPv4 offsets, 65536+8).
@@ -32,7 +32,7 @@ type Options struct {
 }
 
 const (
-	defaultMaxFragments     = 4096
+	defaultMaxFragments     = 1024
 	defaultMaxFragmentBytes = 65536 + 8
 	defaultFragmentTimeout  = 30 * time.Second
 )

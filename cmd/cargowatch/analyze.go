@@ -167,10 +167,13 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	cargo := dlp.NewDetector(dlp.DetectorConfig{Watched: watched})
 	detectors := []cw.Detector{jur, cargo}
 
-	fcfg := flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows}
+	fcfg := flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows,
+		MaxBufferBytes: 64 << 20}
 	var insp *dlp.Inspector
 	if o.inspect > 0 {
-		insp = dlp.NewInspector(dlp.StreamConfig{MaxBytes: o.inspect}, 0)
+		// Small windows and bodies with a cap on open Streams keep the
+		// worst case near 160 MiB (docs/ARCHITECTURE.md, memory bounds).
+		insp = dlp.NewInspector(dlp.StreamConfig{MaxBytes: o.inspect, Window: 32 << 10, MaxBody: 256 << 10}, inspectMaxOpen)
 		fcfg.Inspector, fcfg.InspectBytes = inspector{insp}, o.inspect
 	}
 	src := flow.NewCaptureSource(inputs, fcfg, pcap.Options{})
@@ -230,7 +233,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	}
 	if o.format == "table" {
 		defer fmt.Fprintf(stdout, "\nPayload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d flows open at once): %s\n",
-			format.Bytes(cargo.Inspected), dlp.DefaultMaxOpen, format.Bytes(cargo.Uninspected))
+			format.Bytes(cargo.Inspected), inspectMaxOpen, format.Bytes(cargo.Uninspected))
 	}
 	if err := printFindings(stdout, o.format, shown, jur); err != nil {
 		fmt.Fprintf(stderr, "cargowatch %s: writing output: %v\n", command, err)
@@ -372,6 +375,9 @@ func (p *progress) done() {
 		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", 78)+"\r")
 	}
 }
+
+// inspectMaxOpen bounds the flows whose payload is inspected at once.
+const inspectMaxOpen = 512
 
 // inspector gives the flow table dlp's Streams; a nil Stream (too many
 // open) must become a nil interface, not a non-nil one holding nil.
