@@ -205,6 +205,10 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	code := reportInputErrors(stderr, command, res.Err)
 	st := src.Stats()
 	log.Info("run finished", "conns", res.Conns, "findings", len(res.Findings), "stats", fmt.Sprintf("%+v", st))
+	if st.Table.Evicted > 0 {
+		log.Warn("flow table full: flows were emitted before they ended (raise --max-flows)",
+			"evicted", st.Table.Evicted, "max_flows", o.maxFlows)
+	}
 
 	if store != nil {
 		run.Finished = time.Now().UTC()
@@ -231,13 +235,16 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 			shown = append(shown, f)
 		}
 	}
-	if o.format == "table" {
-		defer fmt.Fprintf(stdout, "\nPayload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d flows open at once): %s\n",
-			format.Bytes(cargo.Inspected), inspectMaxOpen, format.Bytes(cargo.Uninspected))
-	}
 	if err := printFindings(stdout, o.format, shown, jur); err != nil {
 		fmt.Fprintf(stderr, "cargowatch %s: writing output: %v\n", command, err)
 		return exitFail
+	}
+	if o.format == "table" {
+		r := st.Reader
+		fmt.Fprintf(stdout, "\nRead %d packets (%s) from %d files: %d conversations; %d truncated or malformed packets skipped; %d flows evicted early.\n",
+			r.Packets, format.Bytes(r.Bytes), r.Files, res.Conns, r.Truncated+r.Malformed, st.Table.Evicted)
+		fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d flows open at once): %s.\n",
+			format.Bytes(cargo.Inspected), inspectMaxOpen, format.Bytes(cargo.Uninspected))
 	}
 	return code
 }
