@@ -123,9 +123,7 @@ func parseCSV(name string, data []byte) ([]*Entry, error) {
 			return ""
 		}
 		e := &Entry{Name: get("name"), Role: get("role"), Zone: get("zone"), Owner: get("owner"), Line: line}
-		if a := get("allow"); a != "" {
-			e.Allow = splitList(a)
-		}
+		e.Allow = splitList(get("allow"))
 		if err := e.setAddress(get("address")); err != nil {
 			return nil, fmt.Errorf("assets: %s:%d: %w", name, line, err)
 		}
@@ -197,7 +195,7 @@ func (e *Entry) setAddress(s string) error {
 	if s == "" {
 		return errors.New("empty address")
 	}
-	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ';' || r == '|' }) {
+	for _, part := range splitList(s) {
 		if p, err := netip.ParsePrefix(part); err == nil {
 			e.Prefix = p.Masked()
 			continue
@@ -251,12 +249,9 @@ func (inv *Inventory) Enrich(c *cw.Conn) {
 	}
 }
 
+// splitList splits the lists an assets file cell may hold ("a;b", "a b", "a|b").
 func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ';' || r == '|' }) {
-		out = append(out, p)
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ';' || r == '|' })
 }
 
 func contains(xs []string, s string) bool {

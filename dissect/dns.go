@@ -118,7 +118,7 @@ func renderRData(msg []byte, off int, typ uint16, rd []byte, buf []byte) (string
 	switch typ {
 	case typeA:
 		if len(rd) != 4 {
-			return "", fmt.Errorf("A rdata of %d bytes: %w", len(rd), ErrMalformed)
+			return "", fmt.Errorf("rdata of type A is %d bytes: %w", len(rd), ErrMalformed)
 		}
 		return netip.AddrFrom4([4]byte(rd)).String(), nil
 	case typeAAAA:

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	cw "github.com/cargowatch/cargowatch"
@@ -19,7 +18,7 @@ func benchText(tb testing.TB, n int) []byte {
 	msg := []byte("UNH+1907+BAPLIE:D:95B:UN:SMDG20'EQD+CN+OOLU4293959+4200+++4'LOC+9+USLGB:139:6'" +
 		"EQD+CN+MOEU0710945+L5G1+++4'LOC+11+CNYTN:139:6'UNT+30+1907'\nFWB/17\n933-34099074BKKORD/T41K509MC4.69\n\n")
 	next := 0
-	filepath.WalkDir(filepath.Join(runtime.GOROOT(), "src"), func(p string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(filepath.Join(goroot(), "src"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || buf.Len() >= n {
 			return filepath.SkipAll
 		}
