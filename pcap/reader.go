@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/internal/minheap"
 )
 
 // Options bound the reader's memory; zero values mean defaults.
@@ -65,7 +66,7 @@ type Stats struct {
 
 // Reader merges the packets of several captures by timestamp.
 type Reader struct {
-	heap  []*source
+	heap  *minheap.Heap[*source]
 	last  *source // the source whose frame was handed out last
 	errs  []error
 	stats Stats
@@ -114,7 +115,7 @@ func newReader(opts Options) *Reader {
 	if opts.FragmentTimeout <= 0 {
 		opts.FragmentTimeout = defaultFragmentTimeout
 	}
-	r := &Reader{}
+	r := &Reader{heap: minheap.New(sourceLess)}
 	r.dec.frag = newReassembler(opts, &r.stats)
 	return r
 }
@@ -191,8 +192,7 @@ func (r *Reader) start(s *source) {
 		r.finish(s, err)
 		return
 	}
-	r.heap = append(r.heap, s)
-	r.up(len(r.heap) - 1)
+	r.heap.Push(s)
 }
 
 // finish closes a source that has no more frames, reporting why if the
@@ -222,20 +222,20 @@ func (r *Reader) Next() (*Packet, error) {
 		if s := r.last; s != nil {
 			r.last = nil
 			if err := s.next(); err != nil {
-				r.pop()
+				r.heap.Pop()
 				r.finish(s, err)
 			} else {
-				r.down(0)
+				r.heap.FixTop()
 			}
 		}
-		if len(r.heap) == 0 {
+		if r.heap.Len() == 0 {
 			if !r.done {
 				r.done = true
 				r.dec.frag.flush()
 			}
 			return nil, io.EOF
 		}
-		s := r.heap[0]
+		s := r.heap.Top()
 		r.last = s
 		f := &s.cur
 		r.stats.Packets++
@@ -272,62 +272,22 @@ func (r *Reader) Stats() Stats { return r.stats }
 // Close releases every file still open.
 func (r *Reader) Close() error {
 	var errs []error
-	for _, s := range r.heap {
+	for _, s := range r.heap.Items() {
 		if err := s.close(); err != nil {
 			errs = append(errs, fmt.Errorf("pcap: %s: %w", s.path, err))
 		}
 	}
-	r.heap, r.last = nil, nil
+	r.heap.Reset()
+	r.last = nil
 	return errors.Join(errs...)
 }
 
 // The heap orders sources by the timestamp of their pending frame, ties
 // broken by input order so that a merge is deterministic.
 
-func (r *Reader) less(i, j int) bool {
-	a, b := r.heap[i], r.heap[j]
+func sourceLess(a, b *source) bool {
 	if a.cur.ts != b.cur.ts {
 		return a.cur.ts < b.cur.ts
 	}
 	return a.idx < b.idx
-}
-
-func (r *Reader) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !r.less(i, p) {
-			return
-		}
-		r.heap[i], r.heap[p] = r.heap[p], r.heap[i]
-		i = p
-	}
-}
-
-func (r *Reader) down(i int) {
-	n := len(r.heap)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if rr := l + 1; rr < n && r.less(rr, l) {
-			m = rr
-		}
-		if !r.less(m, i) {
-			return
-		}
-		r.heap[i], r.heap[m] = r.heap[m], r.heap[i]
-		i = m
-	}
-}
-
-func (r *Reader) pop() {
-	n := len(r.heap) - 1
-	r.heap[0] = r.heap[n]
-	r.heap[n] = nil
-	r.heap = r.heap[:n]
-	if n > 0 {
-		r.down(0)
-	}
 }

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"math/rand/v2"
+
+	"github.com/cargowatch/cargowatch/internal/minheap"
 )
 
 // Time in the generator is int64 microseconds since the Unix epoch, the
@@ -77,8 +79,8 @@ type gen struct {
 	scale      float64
 	pw         *pcapWriter
 	net        *network
-	flows      []*flow
-	actors     []*actor
+	flows      *minheap.Heap[*flow]
+	actors     *minheap.Heap[*actor]
 	ids        uint64
 	dnsCache   map[string]int64 // name -> expiry at the hub resolver
 	st         stats
@@ -103,8 +105,7 @@ func (g *gen) addActor(t int64, fn func(a *actor)) *actor {
 	g.ids++
 	a := &actor{t: t, id: g.ids, r: g.newRand(), run: fn}
 	if t >= 0 && t < g.end {
-		g.actors = append(g.actors, a)
-		g.upActor(len(g.actors) - 1)
+		g.actors.Push(a)
 	}
 	return a
 }
@@ -129,9 +130,8 @@ func (g *gen) startFlow(f *flow) {
 	} else {
 		g.st.udpFlows++
 	}
-	g.flows = append(g.flows, f)
-	g.upFlow(len(g.flows) - 1)
-	g.st.maxFlows = max(g.st.maxFlows, len(g.flows))
+	g.flows.Push(f)
+	g.st.maxFlows = max(g.st.maxFlows, g.flows.Len())
 }
 
 // run merges actors and flows until both are exhausted.
@@ -141,26 +141,26 @@ func (g *gen) run() error {
 			return g.pw.err
 		}
 		ta, tf := int64(-1), int64(-1)
-		if len(g.actors) > 0 {
-			ta = g.actors[0].t
+		if g.actors.Len() > 0 {
+			ta = g.actors.Top().t
 		}
-		if len(g.flows) > 0 {
-			tf = g.flows[0].next()
+		if g.flows.Len() > 0 {
+			tf = g.flows.Top().next()
 		}
 		switch {
 		case ta < 0 && tf < 0:
 			return g.pw.flush()
 		case ta >= 0 && (tf < 0 || ta <= tf):
-			a := g.actors[0]
+			a := g.actors.Top()
 			prev := a.t
 			a.run(a)
 			if a.t <= prev || a.t >= g.end { // done (or stuck), or past the end
-				g.popActor()
+				g.actors.Pop()
 			} else {
-				g.downActor(0)
+				g.actors.FixTop()
 			}
 		default:
-			f := g.flows[0]
+			f := g.flows.Top()
 			g.pw.writePkt(f, &f.pend[f.head])
 			f.head++
 			if f.head == len(f.pend) {
@@ -172,11 +172,11 @@ func (g *gen) run() error {
 					}
 				}
 				if len(f.pend) == 0 {
-					g.popFlow()
+					g.flows.Pop()
 					continue
 				}
 			}
-			g.downFlow(0)
+			g.flows.FixTop()
 		}
 	}
 }
@@ -199,91 +199,7 @@ func flowLess(x, y *flow) bool {
 	return tx < ty || (tx == ty && x.id < y.id)
 }
 
-func (g *gen) upFlow(i int) {
-	h := g.flows
-	for i > 0 {
-		p := (i - 1) / 2
-		if !flowLess(h[i], h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (g *gen) downFlow(i int) {
-	h := g.flows
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && flowLess(h[r], h[l]) {
-			m = r
-		}
-		if !flowLess(h[m], h[i]) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
-
-func (g *gen) popFlow() {
-	n := len(g.flows) - 1
-	g.flows[0] = g.flows[n]
-	g.flows[n] = nil
-	g.flows = g.flows[:n]
-	if n > 0 {
-		g.downFlow(0)
-	}
-}
-
 func actorLess(x, y *actor) bool { return x.t < y.t || (x.t == y.t && x.id < y.id) }
-
-func (g *gen) upActor(i int) {
-	h := g.actors
-	for i > 0 {
-		p := (i - 1) / 2
-		if !actorLess(h[i], h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (g *gen) downActor(i int) {
-	h := g.actors
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && actorLess(h[r], h[l]) {
-			m = r
-		}
-		if !actorLess(h[m], h[i]) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
-
-func (g *gen) popActor() {
-	n := len(g.actors) - 1
-	g.actors[0] = g.actors[n]
-	g.actors[n] = nil
-	g.actors = g.actors[:n]
-	if n > 0 {
-		g.downActor(0)
-	}
-}
 
 // udpMsg is one datagram of a UDP exchange.
 type udpMsg struct {

@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cargowatch/cargowatch/internal/minheap"
 )
 
 // Config sets what to simulate. The zero value is the demo.
@@ -166,6 +168,8 @@ func newGen(w io.Writer, cfg Config) (*gen, error) {
 		scale:    cfg.Scale,
 		net:      newNetwork(),
 		dnsCache: map[string]int64{},
+		flows:    minheap.New(flowLess),
+		actors:   minheap.New(actorLess),
 	}
 	g.rootRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 1))
 	g.pw = newPcapWriter(w)
