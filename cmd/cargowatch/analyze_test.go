@@ -26,8 +26,13 @@ func needCorpus(t *testing.T) string {
 // runCmd runs the command in-process and fails on any stack trace.
 func runCmd(t *testing.T, args ...string) (code int, out, errOut string) {
 	t.Helper()
+	return runWith(t, "", args...)
+}
+
+func runWith(t *testing.T, stdin string, args ...string) (code int, out, errOut string) {
+	t.Helper()
 	var o, e bytes.Buffer
-	code = run(args, strings.NewReader(""), &o, &e)
+	code = run(args, strings.NewReader(stdin), &o, &e)
 	if strings.Contains(e.String(), "panic") || strings.Contains(e.String(), "goroutine ") {
 		t.Fatalf("stack trace on stderr: %s", e.String())
 	}

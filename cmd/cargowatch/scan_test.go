@@ -16,12 +16,7 @@ const plan = "UNB+UNOA:2+TERMINAL+CARRIER+240101:1200+1'\nUNH+1+BAPLIE:D:95B:UN:
 
 func runScan(t *testing.T, stdin string, args ...string) (code int, out, errOut string) {
 	t.Helper()
-	var o, e bytes.Buffer
-	code = cmdScan(args, strings.NewReader(stdin), &o, &e)
-	if strings.Contains(e.String(), "panic") || strings.Contains(e.String(), "goroutine ") {
-		t.Fatalf("stack trace on stderr: %s", e.String())
-	}
-	return code, o.String(), e.String()
+	return runWith(t, stdin, append([]string{"scan"}, args...)...)
 }
 
 type row struct {
