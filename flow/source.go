@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/pcap"
@@ -19,6 +20,8 @@ type CaptureSource struct {
 
 	reader pcap.Stats
 	table  Stats
+
+	current atomic.Pointer[pcap.Reader] // for Progress from another goroutine
 }
 
 // SourceStats holds both halves of a run's counters.
@@ -46,6 +49,7 @@ const checkEvery = 4096
 func (s *CaptureSource) Run(ctx context.Context, emit func(*cw.Conn)) error {
 	r := pcap.NewReader(s.inputs, s.popts)
 	defer r.Close()
+	s.current.Store(r)
 	t := NewTable(s.cfg, emit)
 	var runErr error
 	for n := 0; ; n++ {
@@ -70,6 +74,15 @@ func (s *CaptureSource) Run(ctx context.Context, emit func(*cw.Conn)) error {
 	t.Flush()
 	s.reader, s.table = r.Stats(), t.Stats()
 	return errors.Join(append([]error{runErr}, r.Errors()...)...)
+}
+
+// Progress returns the capture bytes read so far and their total; safe to
+// call from any goroutine while Run runs.
+func (s *CaptureSource) Progress() (read, total int64) {
+	if r := s.current.Load(); r != nil {
+		return r.Progress()
+	}
+	return 0, 0
 }
 
 // Stats returns the counters of the last Run.

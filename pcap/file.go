@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"sync/atomic"
 )
 
 const (
@@ -58,6 +59,7 @@ type source struct {
 	f      *os.File
 	gz     *gzip.Reader
 	br     *bufio.Reader
+	size   int64 // of the file on disk (compressed size for gzip)
 	format int
 	be     bool
 	nsec   bool
@@ -70,9 +72,10 @@ type source struct {
 	damage error
 }
 
-// openSource opens path and reads its file header. The error is the bare
+// openSource opens path and reads its file header, counting the bytes
+// read from the file in read (for progress). The error is the bare
 // reason; the caller wraps it with the path.
-func openSource(path string) (*source, error) {
+func openSource(path string, read *atomic.Int64) (*source, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		var pe *os.PathError
@@ -81,13 +84,31 @@ func openSource(path string) (*source, error) {
 		}
 		return nil, err
 	}
-	s, err := newSource(path, f)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	s, err := newSource(path, countingReader{f, read})
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	s.f = f
+	s.f, s.size = f, size
 	return s, nil
+}
+
+// countingReader adds what it reads to n; one atomic add per buffer fill.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
 }
 
 // newSource reads the file header from rd.

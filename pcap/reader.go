@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/cargowatch/cargowatch"
@@ -66,13 +67,17 @@ type Stats struct {
 
 // Reader merges the packets of several captures by timestamp.
 type Reader struct {
-	heap  *minheap.Heap[*source]
-	last  *source // the source whose frame was handed out last
-	errs  []error
-	stats Stats
-	dec   decoder
-	pkt   Packet
-	done  bool
+	heap *minheap.Heap[*source]
+
+	// read and total are the bytes read from the capture files and their
+	// size on disk: progress, safe to read from another goroutine.
+	read, total atomic.Int64
+	last        *source // the source whose frame was handed out last
+	errs        []error
+	stats       Stats
+	dec         decoder
+	pkt         Packet
+	done        bool
 }
 
 // NewReader opens every input: files, or directories searched recursively
@@ -93,7 +98,7 @@ func NewReader(inputs []string, opts Options) *Reader {
 			} else {
 				seen[abs] = true
 			}
-			if s, err := openSource(in); err != nil {
+			if s, err := openSource(in, &r.read); err != nil {
 				r.inputError(in, err)
 			} else {
 				r.start(s)
@@ -141,7 +146,7 @@ func (r *Reader) openDir(dir string, seen map[string]bool) {
 		} else {
 			seen[abs] = true
 		}
-		s, err := openSource(path)
+		s, err := openSource(path, &r.read)
 		switch {
 		case err == nil:
 			found++
@@ -187,6 +192,7 @@ func (r *Reader) inputError(in string, err error) {
 // start reads the first frame of a freshly opened source and queues it.
 func (r *Reader) start(s *source) {
 	r.stats.Files++
+	r.total.Add(s.size)
 	s.idx = int(r.stats.Files)
 	if err := s.next(); err != nil {
 		r.finish(s, err)
@@ -265,6 +271,10 @@ func (r *Reader) Next() (*Packet, error) {
 // used or was found damaged. Damage found while reading (a truncated file)
 // is only known once Next has reached it; call Errors after io.EOF.
 func (r *Reader) Errors() []error { return r.errs }
+
+// Progress returns the bytes read from the capture files so far and their
+// total size. Unlike the other methods it may be called from any goroutine.
+func (r *Reader) Progress() (read, total int64) { return r.read.Load(), r.total.Load() }
 
 // Stats returns the counters so far.
 func (r *Reader) Stats() Stats { return r.stats }

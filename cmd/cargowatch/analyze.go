@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -191,7 +193,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	}
 	var bar *progress
 	if !o.quiet && isTerminal(stderr) {
-		bar = newProgress(stderr, inputs)
+		bar = newProgress(stderr, src)
 		ecfg.Progress = bar.update
 	}
 	res, err := engine.Run(ctx, []cw.Source{src}, ecfg)
@@ -344,43 +346,58 @@ func hashFile(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// progress draws a one-line status on a terminal's stderr.
+// progress draws a one-line bar on a terminal's stderr: share of the
+// capture bytes read, conversations so far, elapsed time. It redraws on
+// its own ticker so that a capture of few, long flows still moves it.
 type progress struct {
 	w     io.Writer
+	src   interface{ Progress() (read, total int64) }
 	start time.Time
-	last  time.Time
-	total int64
+	conns atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
-func newProgress(w io.Writer, inputs []string) *progress {
-	var total int64
-	for _, in := range inputs {
-		_ = filepath.WalkDir(in, func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				if info, err := d.Info(); err == nil {
-					total += info.Size()
-				}
+func newProgress(w io.Writer, src interface{ Progress() (read, total int64) }) *progress {
+	p := &progress{w: w, src: src, start: time.Now(), stop: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+				p.draw()
 			}
-			return nil
-		})
-	}
-	return &progress{w: w, start: time.Now(), total: total}
+		}
+	}()
+	return p
 }
 
-func (p *progress) update(conns int64) {
-	now := time.Now()
-	if now.Sub(p.last) < 200*time.Millisecond {
-		return
+// update is the engine's progress callback.
+func (p *progress) update(conns int64) { p.conns.Store(conns) }
+
+func (p *progress) draw() {
+	read, total := p.src.Progress()
+	frac := 0.0
+	if total > 0 {
+		frac = min(float64(read)/float64(total), 1)
 	}
-	p.last = now
-	el := now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r%s of input: %d conversations, %.0f/s, %.1fs ", format.Bytes(p.total), conns, float64(conns)/max(el, 0.001), el)
+	const width = 30
+	n := int(frac * width)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s of %s, %d conversations, %.1fs ",
+		strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac,
+		format.Bytes(read), format.Bytes(total), p.conns.Load(), time.Since(p.start).Seconds())
 }
 
+// done stops the ticker and clears the line.
 func (p *progress) done() {
-	if !p.last.IsZero() {
-		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", 78)+"\r")
-	}
+	close(p.stop)
+	p.wg.Wait()
+	fmt.Fprint(p.w, "\r"+strings.Repeat(" ", 100)+"\r")
 }
 
 // inspectMaxOpen bounds the flows whose payload is inspected at once.
