@@ -58,6 +58,7 @@ type pair struct {
 	bytesOut      int64
 	bytesIn       int64
 	conns         int64
+	inbound       int64 // conns the remote side opened: our host served it
 	first, last   time.Time
 	ips           []string
 	names         []string
@@ -166,6 +167,9 @@ func (j *Jurisdiction) Observe(c *cargowatch.Conn) {
 		p.local = loc
 	}
 	p.conns++
+	if !outbound {
+		p.inbound++
+	}
 	p.bytesOut = satAdd(p.bytesOut, out)
 	p.bytesIn = satAdd(p.bytesIn, in)
 	if !c.TS.IsZero() && (p.first.IsZero() || c.TS.Before(p.first)) {
@@ -273,6 +277,7 @@ func (j *Jurisdiction) Findings() []cargowatch.Finding {
 				"bytes_out":           p.bytesOut,
 				"bytes_in":            p.bytesIn,
 				"connections":         p.conns,
+				"inbound_connections": p.inbound,
 			},
 		})
 	}
@@ -314,9 +319,15 @@ func (p *pair) summary() string {
 	default:
 		b.WriteString(ip)
 	}
-	if p.bytesOut > 0 {
+	// When the remote side opened most conversations our host is the
+	// server: it answered a client there, it did not call a server there.
+	served := 2*p.inbound > p.conns
+	switch {
+	case served:
+		fmt.Fprintf(&b, " served %s to a client at ", HumanBytes(p.bytesOut))
+	case p.bytesOut > 0:
 		fmt.Fprintf(&b, " sent %s to ", HumanBytes(p.bytesOut))
-	} else {
+	default:
 		b.WriteString(" contacted ")
 	}
 	first := p.remote.Addr.String()
@@ -339,10 +350,14 @@ func (p *pair) summary() string {
 		sep = ""
 	}
 	country, juris := p.remote.Country, p.remote.Jurisdiction
+	where := "server"
+	if served {
+		where = "client"
+	}
 	if country == "" {
-		b.WriteString(sep + "server country unknown")
+		b.WriteString(sep + where + " country unknown")
 	} else {
-		b.WriteString(sep + "server in " + country)
+		b.WriteString(sep + where + " in " + country)
 	}
 	if juris != "" && juris != country {
 		b.WriteString(", controlled from " + juris)

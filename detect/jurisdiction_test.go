@@ -177,7 +177,7 @@ func TestJurisdictionRoleAndDirection(t *testing.T) {
 	if f.Severity != cargowatch.Critical || f.Evidence["rule"] != "role crane-plc: internet deny" {
 		t.Errorf("severity %v rule %v, want critical role deny", f.Severity, f.Evidence["rule"])
 	}
-	want := "sts-07-plc (10.20.0.5) sent 2.0 MiB to Vendor Remote Service (198.51.100.20, server in FI) — role crane-plc: internet deny"
+	want := "sts-07-plc (10.20.0.5) served 2.0 MiB to a client at Vendor Remote Service (198.51.100.20, client in FI) — role crane-plc: internet deny"
 	if f.Summary != want {
 		t.Errorf("summary\n got %s\nwant %s", f.Summary, want)
 	}

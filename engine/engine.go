@@ -33,10 +33,13 @@ type Config struct {
 	IsInternet func(netip.Addr) bool
 
 	// Infer, when set, is fed the originators of conversations with no local
-	// side; after InferAfter such conversations (or at the end) its answer
-	// becomes part of the monitored network for the rest of the run.
-	Infer      Inferrer
-	InferAfter int // default 10000
+	// side, and InferResponders their responders; after InferAfter such
+	// conversations (or at the end) the originators' answer — or, when it
+	// has none (a network of servers that mostly answer), the responders'
+	// — becomes part of the monitored network for the rest of the run.
+	Infer           Inferrer
+	InferResponders Inferrer
+	InferAfter      int // default 10000
 
 	Store     cw.Store
 	RunID     int64
@@ -157,6 +160,9 @@ func (a *analyser) conn(ctx context.Context, c *cw.Conn) error {
 	a.applyInferred(c)
 	if a.cfg.Infer != nil && !a.decided && a.noLocalSide(c) {
 		a.cfg.Infer.Add(c.Orig.Addr)
+		if a.cfg.InferResponders != nil {
+			a.cfg.InferResponders.Add(c.Resp.Addr)
+		}
 		a.pending = append(a.pending, c)
 		if len(a.pending) >= a.cfg.InferAfter {
 			return a.decide(ctx)
@@ -170,13 +176,17 @@ func (a *analyser) conn(ctx context.Context, c *cw.Conn) error {
 func (a *analyser) decide(ctx context.Context) error {
 	a.decided = true
 	a.inferred = a.cfg.Infer.Infer()
+	if len(a.inferred) == 0 && a.cfg.InferResponders != nil {
+		a.inferred = a.cfg.InferResponders.Infer()
+	}
+	a.inferred = widen(a.inferred, a.pending)
 	a.res.Inferred = a.inferred
 	if len(a.inferred) > 0 {
 		strs := make([]string, len(a.inferred))
 		for i, p := range a.inferred {
 			strs[i] = p.String()
 		}
-		a.cfg.Log.Warn("no local side in some conversations; inferred the monitored network from their originators (correct with --local)",
+		a.cfg.Log.Warn("no local side in some conversations; inferred the monitored network from the addresses that take part in most of them, and their /24 (/64) where they talk within it (correct with --local)",
 			"conversations", len(a.pending), "inferred", strs)
 	}
 	pending := a.pending
@@ -188,6 +198,32 @@ func (a *analyser) decide(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// widen turns an inferred single address into its /24 (IPv4) or /64
+// (IPv6) when it talks to other addresses of that subnet: a monitored host
+// polling PLCs beside it means the subnet is ours, and its neighbours must
+// not be reported as foreign destinations.
+func widen(ps []netip.Prefix, conns []*cw.Conn) []netip.Prefix {
+	out := append([]netip.Prefix(nil), ps...)
+	for _, p := range ps {
+		if !p.IsSingleIP() {
+			continue
+		}
+		bits := 24
+		if p.Addr().Is6() {
+			bits = 64
+		}
+		sub, _ := p.Addr().Prefix(bits)
+		for _, c := range conns {
+			o, r := c.Orig.Addr.Unmap(), c.Resp.Addr.Unmap()
+			if (o == p.Addr() && r != o && sub.Contains(r)) || (r == p.Addr() && o != r && sub.Contains(o)) {
+				out = append(out, sub)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func (a *analyser) noLocalSide(c *cw.Conn) bool {
@@ -250,6 +286,10 @@ func (a *analyser) finish(ctx context.Context) error {
 		if err := a.decide(ctx); err != nil {
 			return err
 		}
+	}
+	if a.res.NoLocal > 0 {
+		a.cfg.Log.Warn("conversations with no local side are in no finding: neither address is in a private range, --local, the assets file or the inferred network; give --local",
+			"conversations", a.res.NoLocal)
 	}
 	if a.cfg.Store != nil {
 		if err := a.flushStore(ctx); err != nil {

@@ -41,7 +41,12 @@ func (e localEnricher) Enrich(c *cw.Conn) {
 	c.Resp.Local = e.p.Contains(c.Resp.Addr)
 }
 
-type topInferrer struct{ n map[netip.Addr]int }
+// topInferrer infers the most frequent address when it was seen at least
+// min times: the shape of geo.OriginatorCounter's rule, small enough to read.
+type topInferrer struct {
+	n   map[netip.Addr]int
+	min int
+}
 
 func (t *topInferrer) Add(a netip.Addr) { t.n[a]++ }
 func (t *topInferrer) Infer() []netip.Prefix {
@@ -50,6 +55,9 @@ func (t *topInferrer) Infer() []netip.Prefix {
 		if !best.IsValid() || n > t.n[best] {
 			best = a
 		}
+	}
+	if !best.IsValid() || t.n[best] < t.min {
+		return nil
 	}
 	return []netip.Prefix{netip.PrefixFrom(best, 32)}
 }
@@ -122,5 +130,29 @@ func TestNameCacheBounded(t *testing.T) {
 	}
 	if _, ok := n.get(netip.AddrFrom4([4]byte{1, 0, 0, 99})); !ok {
 		t.Fatal("newest entry lost")
+	}
+}
+
+func TestInferenceFallsBackToRespondersAndWidens(t *testing.T) {
+	var conns []*cw.Conn
+	// A public-address server answering many clients, and polling a
+	// neighbour on its own /24.
+	for i := 0; i < 30; i++ {
+		conns = append(conns, conn(netip.AddrFrom4([4]byte{203, 0, byte(i), 7}).String(), "147.32.80.37", ""))
+	}
+	conns = append(conns, conn("147.32.80.37", "147.32.80.9", ""), conn("147.32.80.37", "47.96.12.34", ""))
+	res, err := Run(context.Background(), []cw.Source{&sliceSource{conns: conns}}, Config{
+		Infer:           &topInferrer{n: map[netip.Addr]int{}, min: 10},
+		InferResponders: &topInferrer{n: map[netip.Addr]int{}, min: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"147.32.80.37/32", "147.32.80.0/24"}
+	if len(res.Inferred) != 2 || res.Inferred[0].String() != want[0] || res.Inferred[1].String() != want[1] {
+		t.Fatalf("inferred %v, want %v", res.Inferred, want)
+	}
+	if res.NoLocal != 0 {
+		t.Errorf("NoLocal = %d", res.NoLocal)
 	}
 }

@@ -83,3 +83,24 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestConnTableStreamsOneHeader(t *testing.T) {
+	var buf bytes.Buffer
+	tab := NewConnTable(&buf)
+	for i := 0; i < 2500; i++ {
+		c := &cw.Conn{TS: time.Unix(int64(i), 0), UID: "C1", Proto: "udp", State: "SF",
+			Orig: cw.Endpoint{Addr: netip.MustParseAddr("10.0.0.1"), Port: 5000},
+			Resp: cw.Endpoint{Addr: netip.MustParseAddr("9.9.9.9"), Port: 53, Country: "US", Jurisdiction: "US"}}
+		if err := tab.Write(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tab.Flush()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2501 || strings.Count(buf.String(), "TIME") != 1 {
+		t.Fatalf("%d lines, %d headers", len(lines), strings.Count(buf.String(), "TIME"))
+	}
+	if strings.Index(lines[0], "PROTO") != strings.Index(lines[2000], "udp") {
+		t.Errorf("columns drift:\n%s\n%s", lines[0], lines[2000])
+	}
+}

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"sort"
@@ -59,19 +60,34 @@ func FindingsTable(w io.Writer, fs []cw.Finding, totals []JurisdictionTotal) err
 	return tw.Flush()
 }
 
-// ConnTable writes conns in a compact table, one per line.
-func ConnTable(w io.Writer, cs []*cw.Conn) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tUID\tORIG\tRESP\tPROTO\tSERVICE\tSTATE\tOUT\tIN\tNAME\tSERVER/LAW")
-	for _, c := range cs {
-		name := c.Resp.Name
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			c.TS.UTC().Format("2006-01-02 15:04:05"), c.UID,
-			hostPort(c.Orig), hostPort(c.Resp), c.Proto, orDash(c.Service), c.State,
-			Bytes(c.OrigBytes), Bytes(c.RespBytes), orDash(name), where(&c.Resp))
-	}
-	return tw.Flush()
+// ConnTable streams conns as table rows. Columns have fixed widths (wide
+// enough for IPv4 endpoints; longer values push the row, not the header),
+// because a capture's conns arrive for minutes and cannot be measured first.
+type ConnTable struct {
+	w      *bufio.Writer
+	header bool
 }
+
+// NewConnTable returns a table writer on w; call Flush at the end.
+func NewConnTable(w io.Writer) *ConnTable { return &ConnTable{w: bufio.NewWriterSize(w, 64<<10)} }
+
+const connRow = "%-19s  %-18s  %-21s  %-21s  %-5s  %-8s  %-6s  %9s  %9s  %-28s  %s\n"
+
+// Write adds one row (and the header before the first).
+func (t *ConnTable) Write(c *cw.Conn) error {
+	if !t.header {
+		t.header = true
+		fmt.Fprintf(t.w, connRow, "TIME", "UID", "ORIG", "RESP", "PROTO", "SERVICE", "STATE", "OUT", "IN", "NAME", "SERVER/LAW")
+	}
+	_, err := fmt.Fprintf(t.w, connRow,
+		c.TS.UTC().Format("2006-01-02 15:04:05"), c.UID,
+		hostPort(c.Orig), hostPort(c.Resp), c.Proto, orDash(c.Service), c.State,
+		Bytes(c.OrigBytes), Bytes(c.RespBytes), orDash(c.Resp.Name), where(&c.Resp))
+	return err
+}
+
+// Flush writes what is buffered.
+func (t *ConnTable) Flush() error { return t.w.Flush() }
 
 func srcLabel(f *cw.Finding) string {
 	s := addrString(f.Src.Addr)

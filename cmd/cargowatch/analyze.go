@@ -143,7 +143,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 
 	var store *sqlite.DB
 	run := &cw.Run{Started: time.Now().UTC(), Command: command, Args: inputs, Version: cw.Version}
-	known := map[string]bool{}
+	var ins inputSet
 	if !o.noDB {
 		path := o.db
 		if path == "" {
@@ -158,7 +158,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
 			return exitFail
 		}
-		known = registerInputs(ctx, store, run.ID, inputs, log)
+		ins = checkInputs(ctx, store, inputs, log)
 	}
 
 	jur := detect.NewJurisdiction(p)
@@ -184,15 +184,20 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		Detectors:  detectors,
 		IsInternet: geo.IsInternet,
 		Infer:      geo.NewOriginatorCounter(),
-		OnConn:     onConn,
-		Log:        log,
+		// The same counter over responders: its rule does not care which side.
+		InferResponders: geo.NewOriginatorCounter(),
+		OnConn:          onConn,
+		Log:             log,
 	}
-	if store != nil {
+	// Conns and findings of inputs the store already holds are not stored
+	// again; a run over nothing new stores nothing but its run record.
+	if store != nil && len(ins.fresh) > 0 {
 		ecfg.Store, ecfg.RunID = store, run.ID
-		ecfg.StoreConn = func(c *cw.Conn) bool { return !known[c.Source] }
+		ecfg.StoreConn = func(c *cw.Conn) bool { return !ins.known[c.Source] }
 	}
 	var bar *progress
-	if !o.quiet && isTerminal(stderr) {
+	// A bar only for a person watching: not when output goes to a pipe or file.
+	if !o.quiet && isTerminal(stderr) && isTerminal(stdout) {
 		bar = newProgress(stderr, src)
 		ecfg.Progress = bar.update
 	}
@@ -214,9 +219,25 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 
 	if store != nil {
 		run.Finished = time.Now().UTC()
-		run.Status = "ok"
-		if code != exitOK {
+		switch {
+		case ctx.Err() != nil:
+			// Inputs are recorded only for completed runs, so an
+			// interrupted one is analysed and stored again next time.
+			run.Status = "interrupted"
+		case len(ins.fresh) == 0 && len(ins.known) > 0:
+			run.Status = "already analysed: nothing stored"
+		case code != exitOK:
 			run.Status = "input errors"
+		default:
+			run.Status = "ok"
+		}
+		if ctx.Err() == nil {
+			for _, in := range ins.fresh {
+				if err := store.AddInput(context.Background(), run.ID, in.path, in.sum, in.size); err != nil {
+					fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+					return exitFail
+				}
+			}
 		}
 		for _, p := range res.Inferred {
 			run.Locals = append(run.Locals, p.String()+" (inferred)")
@@ -243,8 +264,8 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	}
 	if o.format == "table" {
 		r := st.Reader
-		fmt.Fprintf(stdout, "\nRead %d packets (%s) from %d files: %d conversations; %d truncated or malformed packets skipped; %d flows evicted early.\n",
-			r.Packets, format.Bytes(r.Bytes), r.Files, res.Conns, r.Truncated+r.Malformed, st.Table.Evicted)
+		fmt.Fprintf(stdout, "\nRead %d packets (%s) from %d files: %d conversations (%d with no local side); %d truncated or malformed packets skipped; %d flows evicted early.\n",
+			r.Packets, format.Bytes(r.Bytes), r.Files, res.Conns, res.NoLocal, r.Truncated+r.Malformed, st.Table.Evicted)
 		fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d flows open at once): %s.\n",
 			format.Bytes(cargo.Inspected), inspectMaxOpen, format.Bytes(cargo.Uninspected))
 	}
@@ -300,10 +321,23 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// registerInputs records each input file's SHA-256 in the store and
-// returns the ones it already held, whose conns are not stored again.
-func registerInputs(ctx context.Context, store *sqlite.DB, runID int64, inputs []string, log *slog.Logger) map[string]bool {
-	known := map[string]bool{}
+// inputSet is what the store already holds of a run's input files.
+type inputSet struct {
+	known map[string]bool // path -> its content is already stored (earlier run, or earlier in this one)
+	fresh []inputFile     // to record once the run completes
+}
+
+type inputFile struct {
+	path, sum string
+	size      int64
+}
+
+// checkInputs hashes each input file (SHA-256, by content, so a renamed
+// or copied capture is still recognised) and sorts them into known and
+// fresh. Nothing is written: inputs are recorded when the run completes.
+func checkInputs(ctx context.Context, store *sqlite.DB, inputs []string, log *slog.Logger) inputSet {
+	ins := inputSet{known: map[string]bool{}}
+	thisRun := map[string]string{} // sum -> first path in this run
 	for _, in := range inputs {
 		_ = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -313,23 +347,29 @@ func registerInputs(ctx context.Context, store *sqlite.DB, runID int64, inputs [
 			if err != nil {
 				return nil // the source reports unreadable inputs
 			}
+			if first, ok := thisRun[sum]; ok {
+				if first != path {
+					ins.known[path] = true
+					log.Warn("input has the same content as another input of this run; its conversations are stored once", "path", path, "same_as", first)
+				}
+				return nil
+			}
+			thisRun[sum] = path
 			seen, err := store.HasInput(ctx, sum)
 			if err != nil {
 				log.Warn("store: checking input", "path", path, "err", err)
 				return nil
 			}
 			if seen {
-				known[path] = true
-				log.Warn("input already in the store; its conversations are not stored again", "path", path, "sha256", sum)
+				ins.known[path] = true
+				log.Warn("input already in the store; its conversations and findings are not stored again", "path", path, "sha256", sum)
 				return nil
 			}
-			if err := store.AddInput(ctx, runID, path, sum, size); err != nil {
-				log.Warn("store: adding input", "path", path, "err", err)
-			}
+			ins.fresh = append(ins.fresh, inputFile{path, sum, size})
 			return nil
 		})
 	}
-	return known
+	return ins
 }
 
 func hashFile(path string) (string, int64, error) {

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
+	cw "github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/sqlite"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -205,15 +210,46 @@ func TestCorpusCaptures(t *testing.T) {
 	}
 }
 
-// The same input analysed twice is stored once.
+// The same content analysed twice — in two runs, or twice in one run under
+// another name — is stored once: its conns and its findings.
 func TestStoreKeepsInputOnce(t *testing.T) {
-	c := needCorpus(t)
-	db := filepath.Join(t.TempDir(), "cw.db")
-	in := filepath.Join(c, "pcap", "c2", "slips-test-cc-capture-2.pcap")
-	for i := 0; i < 2; i++ {
-		if code, _, errOut := runCmd(t, "analyze", "--db", db, in); code != exitOK {
-			t.Fatalf("run %d: exit %d: %s", i, code, errOut)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "cw.db")
+	var capture bytes.Buffer
+	if _, err := sim.Generate(&capture, sim.Config{Seed: 2, Duration: 20 * time.Minute, Scale: 0.2}); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "hub.pcap")
+	copyOf := filepath.Join(dir, "copy.pcap")
+	for _, p := range []string{in, copyOf} {
+		if err := os.WriteFile(p, capture.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
 		}
+	}
+	countFindings := func() int {
+		s, err := sqlite.Open(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		n := 0
+		if err := s.Findings(context.Background(), cw.FindingQuery{}, func(*cw.Finding) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if code, _, errOut := runCmd(t, "analyze", "--db", db, in, copyOf); code != exitOK {
+		t.Fatalf("first run: exit %d: %s", code, errOut)
+	}
+	first := countFindings()
+	if first == 0 {
+		t.Fatal("the simulated hub raised no findings to store")
+	}
+	if code, _, errOut := runCmd(t, "analyze", "--db", db, copyOf); code != exitOK || !strings.Contains(errOut, "already in the store") {
+		t.Fatalf("second run: exit %d: %s", code, errOut)
+	}
+	if n := countFindings(); n != first {
+		t.Errorf("findings stored: %d after the first run, %d after the second", first, n)
 	}
 	_, direct, _ := runCmd(t, "flows", "--no-db", "--format", "jsonl", in)
 	code, stored, errOut := runCmd(t, "flows", "--db", db, "--format", "jsonl")
@@ -221,7 +257,10 @@ func TestStoreKeepsInputOnce(t *testing.T) {
 		t.Fatalf("flows --db: exit %d: %s", code, errOut)
 	}
 	if n, m := strings.Count(direct, "\n"), strings.Count(stored, "\n"); n == 0 || n != m {
-		t.Errorf("capture has %d conns, store holds %d after two runs", n, m)
+		t.Errorf("capture has %d conns, store holds %d", n, m)
+	}
+	if code, _, errOut := runCmd(t, "flows", "--db", filepath.Join(dir, "typo.db")); code != exitUsage || !strings.Contains(errOut, "no store at") {
+		t.Errorf("flows on a missing store: exit %d: %s", code, errOut)
 	}
 }
 

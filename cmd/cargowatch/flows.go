@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/format"
@@ -14,7 +16,7 @@ func cmdFlows(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("flows", "[INPUT...]  (no INPUT: the conversations held in --db)", stderr)
 	var o options
 	o.register(fs, true)
-	limit := fs.Int("limit", 0, "with no INPUT: print at most this many stored conversations (0 = all)")
+	limit := fs.Int("limit", 0, "with no INPUT: print at most this many stored conversations, oldest first (0 = all)")
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
@@ -45,6 +47,12 @@ func storedFlows(o *options, limit int, out *connPrinter, stderr io.Writer) int 
 	if path == "" {
 		path = sqlite.DefaultPath()
 	}
+	// Reading must not create: a mistyped path would otherwise become an
+	// empty store that "holds no conversations".
+	if _, err := os.Stat(path); err != nil {
+		fmt.Fprintf(stderr, "cargowatch flows: no store at %s (%v); analyse captures into it first, or give --db\n", path, errors.Unwrap(err))
+		return exitUsage
+	}
 	db, err := sqlite.Open(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "cargowatch flows: %v\n", err)
@@ -58,41 +66,29 @@ func storedFlows(o *options, limit int, out *connPrinter, stderr io.Writer) int 
 	return exitOK
 }
 
-// connPrinter streams JSON lines as conns arrive; a table needs its
-// column widths, so table rows are printed in chunks.
+// connPrinter streams conns as they arrive, as JSON lines or table rows.
 type connPrinter struct {
-	w     io.Writer
 	jsonl *format.JSONL
-	rows  []*cw.Conn
+	table *format.ConnTable
 }
 
 func newConnPrinter(w io.Writer, f string) *connPrinter {
-	p := &connPrinter{w: w}
 	if f == "jsonl" {
-		p.jsonl = format.NewJSONL(w)
+		return &connPrinter{jsonl: format.NewJSONL(w)}
 	}
-	return p
+	return &connPrinter{table: format.NewConnTable(w)}
 }
 
 func (p *connPrinter) add(c *cw.Conn) error {
 	if p.jsonl != nil {
 		return p.jsonl.Write(format.ConnRecord(c))
 	}
-	p.rows = append(p.rows, c)
-	if len(p.rows) >= 1000 {
-		return p.flush()
-	}
-	return nil
+	return p.table.Write(c)
 }
 
 func (p *connPrinter) flush() error {
 	if p.jsonl != nil {
 		return p.jsonl.Flush()
 	}
-	if len(p.rows) == 0 {
-		return nil
-	}
-	err := format.ConnTable(p.w, p.rows)
-	p.rows = p.rows[:0]
-	return err
+	return p.table.Flush()
 }
