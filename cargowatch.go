@@ -48,6 +48,10 @@ type Asset struct {
 	Role  string // crane-plc, crane-hmi, scanner, wms, tos, customs-gateway, office, ...
 	Zone  string
 	Owner string
+	// Allow lists the destinations this device may reach (country codes
+	// and policy groups such as EEA), from the assets file; when set it
+	// replaces the role's and the global allow list for this device.
+	Allow []string
 }
 
 // Conn is one connection or flow, named after Zeek's conn.log.

@@ -240,7 +240,7 @@ func (inv *Inventory) Lookup(a netip.Addr, mac string) *Entry {
 func (inv *Inventory) Enrich(c *cw.Conn) {
 	for _, ep := range []*cw.Endpoint{&c.Orig, &c.Resp} {
 		if e := inv.Lookup(ep.Addr, ep.MAC); e != nil {
-			ep.Asset = &cw.Asset{Name: e.Name, Role: e.Role, Zone: e.Zone, Owner: e.Owner}
+			ep.Asset = &cw.Asset{Name: e.Name, Role: e.Role, Zone: e.Zone, Owner: e.Owner, Allow: e.Allow}
 			if !ep.Local {
 				ep.Local = true
 				ep.Country, ep.ASN, ep.Org, ep.Jurisdiction, ep.JurisdictionSource = "", 0, "", "", ""

@@ -76,6 +76,8 @@ type Policy struct {
 
 	home  map[string]bool
 	allow map[string]string // country -> allow entry that admits it (first in order)
+
+	assetAllows map[string]map[string]string // assets-file allow lists, expanded
 }
 
 // Watch is a watched controlling jurisdiction.
@@ -102,6 +104,15 @@ type Role struct {
 	Line     int
 
 	allow map[string]string
+	asset bool // made from an assets file's allow list
+}
+
+// label names the rule in decisions: "role crane-plc" or "asset wms-01".
+func (r *Role) label() string {
+	if r.asset {
+		return "asset " + r.Name
+	}
+	return "role " + r.Name
 }
 
 // JurisdictionOverride says that addresses matching ASN, Prefix or
@@ -227,15 +238,24 @@ func (p *Policy) Evaluate(local, remote cargowatch.Endpoint) Decision {
 			role = &r
 		}
 	}
+	// An assets file's allow list for one device is the most specific word
+	// there is: it stands in for the role's rule for that device.
+	if local.Asset != nil && len(local.Asset.Allow) > 0 {
+		sev := p.Severity.Role
+		if role != nil {
+			sev = role.Severity
+		}
+		role = &Role{Name: local.Asset.Name, Allow: local.Asset.Allow, allow: p.assetAllow(local.Asset.Allow), Severity: sev, asset: true}
+	}
 	if role != nil {
 		var rule string
 		switch {
 		case role.Internet == InternetDeny:
-			rule = "role " + role.Name + ": internet deny"
+			rule = role.label() + ": internet deny"
 		case role.allow != nil && country == "":
-			rule = "role " + role.Name + ": " + RuleUnknown
+			rule = role.label() + ": " + RuleUnknown
 		case role.allow != nil && role.allow[country] == "":
-			rule = "role " + role.Name + ": " + country + " not in role allow list"
+			rule = role.label() + ": " + country + " not in its allow list"
 		}
 		if rule != "" {
 			d := Decision{Rule: rule, Severity: role.Severity}
@@ -257,10 +277,10 @@ func (p *Policy) Evaluate(local, remote cargowatch.Endpoint) Decision {
 	}
 	if role != nil {
 		if role.Internet == InternetAllow {
-			return Decision{Allowed: true, Rule: "role " + role.Name + ": internet allow"}
+			return Decision{Allowed: true, Rule: role.label() + ": internet allow"}
 		}
 		if role.allow != nil {
-			return Decision{Allowed: true, Rule: "role " + role.Name + ": allow " + role.allow[country]}
+			return Decision{Allowed: true, Rule: role.label() + ": allow " + role.allow[country]}
 		}
 	}
 	if p.home[country] {
@@ -301,6 +321,25 @@ func (p *Policy) AllowedCountries() []string {
 	sort.Strings(out)
 	return out
 }
+
+// assetAllow expands an asset's allow list, remembering the answer: the
+// same few lists come with every conversation of the devices that have them.
+func (p *Policy) assetAllow(entries []string) map[string]string {
+	key := strings.Join(entries, ",")
+	if m, ok := p.assetAllows[key]; ok {
+		return m
+	}
+	m := expand(entries)
+	if p.assetAllows == nil || len(p.assetAllows) > 10000 {
+		p.assetAllows = map[string]map[string]string{}
+	}
+	p.assetAllows[key] = m
+	return m
+}
+
+// ValidAllow reports whether an allow entry is a country code or a group
+// name this policy knows, for checking assets files.
+func ValidAllow(entry string) bool { return IsCountry(entry) || groups[entry] != nil }
 
 // expand turns allow entries into country -> first entry admitting it.
 func expand(entries []string) map[string]string {

@@ -162,10 +162,10 @@ func TestEvaluate(t *testing.T) {
 		{"ot local peer", def, withRole("plc"), remote(netip.MustParseAddr("10.9.9.9"), "", ""), true, RuleOutOfScope, 0, false, ""},
 		{"unlisted role", def, withRole("wms"), remote(ipX, "FR", ""), true, "allow EEA", 0, false, ""},
 		{"role allow hit", cus, withRole("customs-gateway"), remote(ipDE, "DE", "DE"), true, "role customs-gateway: allow DE", 0, false, ""},
-		{"role allow miss", cus, withRole("customs-gateway"), remote(ipX, "FR", "FR"), false, "role customs-gateway: FR not in role allow list", cargowatch.High, false, ""},
+		{"role allow miss", cus, withRole("customs-gateway"), remote(ipX, "FR", "FR"), false, "role customs-gateway: FR not in its allow list", cargowatch.High, false, ""},
 		{"role allow unknown", cus, withRole("customs-gateway"), remote(ipX, "", ""), false, "role customs-gateway: country unknown", cargowatch.High, false, ""},
 		{"role allow, watched operator", cus, withRole("customs-gateway"), remote(ipAli, "DE", ""), false, "watch CN", cargowatch.Medium, true, "art. 7"},
-		{"role empty allow denies all", cus, withRole("sensor"), remote(ipX, "NL", ""), false, "role sensor: NL not in role allow list", cargowatch.High, false, ""},
+		{"role empty allow denies all", cus, withRole("sensor"), remote(ipX, "NL", ""), false, "role sensor: NL not in its allow list", cargowatch.High, false, ""},
 		{"role internet allow", cus, withRole("office"), remote(ipX, "SG", ""), true, "role office: internet allow", 0, false, ""},
 		{"role internet allow, watched", cus, withRole("office"), remote(ipX, "RU", ""), false, "watch RU", cargowatch.Critical, true, "374-FZ"},
 		{"role own severity", cus, withRole("crane-plc"), remote(ipX, "NL", ""), false, "role crane-plc: internet deny", cargowatch.Critical, false, ""},
@@ -363,4 +363,36 @@ func FuzzParse(f *testing.F) {
 		p.Evaluate(withRole("plc"), remote(ipAli, "DE", "CN"))
 		p.Evaluate(local, cargowatch.Endpoint{Addr: ipX, ASN: 1, Org: "x"})
 	})
+}
+
+func TestAssetAllowListStandsInForTheRole(t *testing.T) {
+	p := Default()
+	local := func(role string, allow ...string) cargowatch.Endpoint {
+		return cargowatch.Endpoint{Addr: netip.MustParseAddr("10.0.0.5"), Local: true,
+			Asset: &cargowatch.Asset{Name: "wms-01", Role: role, Allow: allow}}
+	}
+	us := cargowatch.Endpoint{Addr: netip.MustParseAddr("104.16.0.1"), Country: "US", Jurisdiction: "US"}
+	de := cargowatch.Endpoint{Addr: netip.MustParseAddr("80.150.0.1"), Country: "DE", Jurisdiction: "DE"}
+	for _, tc := range []struct {
+		name    string
+		local   cargowatch.Endpoint
+		remote  cargowatch.Endpoint
+		allowed bool
+		rule    string
+	}{
+		{"no list: global allow admits US", local("wms"), us, true, "allow ADEQUACY"},
+		{"list DE: US denied", local("wms", "DE"), us, false, "asset wms-01: US not in its allow list"},
+		{"list DE: DE allowed", local("wms", "DE"), de, true, "asset wms-01: allow DE"},
+		{"list beats an OT role's internet deny", local("crane-plc", "EEA"), de, true, "asset wms-01: allow EEA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := p.Evaluate(tc.local, tc.remote)
+			if d.Allowed != tc.allowed || d.Rule != tc.rule {
+				t.Fatalf("got %+v, want allowed=%v rule=%q", d, tc.allowed, tc.rule)
+			}
+		})
+	}
+	if !ValidAllow("EEA") || !ValidAllow("DE") || ValidAllow("allow=DE") {
+		t.Error("ValidAllow")
+	}
 }

@@ -135,6 +135,14 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
 			return exitUsage
 		}
+		for _, e := range inv.Entries {
+			for _, a := range e.Allow {
+				if !policy.ValidAllow(a) {
+					fmt.Fprintf(stderr, "cargowatch %s: assets: %s:%d: allow %q: not a country code or group (EU, EEA, ADEQUACY)\n", command, o.assetsFile, e.Line, a)
+					return exitUsage
+				}
+			}
+		}
 		enrichers = append(enrichers, inv)
 	}
 
