@@ -27,6 +27,9 @@ type Inferrer interface {
 // Config wires a run.
 type Config struct {
 	Enrichers []cw.Enricher // in order; later ones may override (assets after geo)
+	// Redact, when set, masks what must not be printed or stored (cargo
+	// identifiers in URIs and names) before anything else sees the Conn.
+	Redact    func(*cw.Conn)
 	Detectors []cw.Detector
 	// IsInternet tells whether an address can be a remote endpoint at all
 	// (not multicast, broadcast, unspecified). Nil means every address.
@@ -154,6 +157,9 @@ type analyser struct {
 }
 
 func (a *analyser) conn(ctx context.Context, c *cw.Conn) error {
+	if a.cfg.Redact != nil {
+		a.cfg.Redact(c)
+	}
 	for _, e := range a.cfg.Enrichers {
 		e.Enrich(c)
 	}

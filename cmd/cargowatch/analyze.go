@@ -189,6 +189,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	src := flow.NewCaptureSource(inputs, fcfg, pcap.Options{})
 	ecfg := engine.Config{
 		Enrichers:  enrichers,
+		Redact:     dlp.RedactConn,
 		Detectors:  detectors,
 		IsInternet: geo.IsInternet,
 		Infer:      geo.NewOriginatorCounter(),
