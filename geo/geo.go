@@ -64,7 +64,8 @@ type Enricher struct {
 	locals  *Locals
 	country *maxminddb.Reader
 	asn     *maxminddb.Reader
-	tab     *table
+	tab     *table // the built-in table
+	over    *table // entries added by AddJurisdiction (policy): matched first
 	routes  *routes
 	cache   cache
 	stats   Stats
@@ -77,7 +78,7 @@ var _ cargowatch.Enricher = (*Enricher)(nil)
 // New opens the databases named in cfg. Errors name the file and the
 // problem.
 func New(cfg Config) (*Enricher, error) {
-	e := &Enricher{log: cfg.Logger, tab: newTable()}
+	e := &Enricher{log: cfg.Logger, tab: newTable(), over: newTable()}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -137,13 +138,15 @@ func (e *Enricher) Close() error {
 	return errors.Join(errs...)
 }
 
-// AddJurisdiction adds or overrides a table entry; later entries win over
-// earlier ones for the same ASN, prefix or organisation pattern, and an
-// entry with an empty Jurisdiction cancels a match.
+// AddJurisdiction adds an entry that takes precedence over the built-in
+// table whatever it matches on (an organisation pattern in a policy beats
+// a built-in ASN: the analyst's word is the more specific one); among added
+// entries later ones win, and an entry with an empty Jurisdiction cancels
+// a match.
 func (e *Enricher) AddJurisdiction(je JurisdictionEntry) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.tab.add(je); err != nil {
+	if err := e.over.add(je); err != nil {
 		return fmt.Errorf("geo: %w", err)
 	}
 	e.cache.clear()
@@ -288,7 +291,16 @@ func (e *Enricher) resolve(a netip.Addr) result {
 }
 
 func (e *Enricher) applyTable(r *result, a netip.Addr) {
-	m := e.tab.match(a, r.asn, strings.ToLower(r.org))
+	org := strings.ToLower(r.org)
+	m := e.tab.match(a, r.asn, org)
+	if org == "" && m != nil {
+		// With no ASN database the built-in entry names the organisation,
+		// and a policy's org pattern must be able to match that name.
+		org = strings.ToLower(m.Org)
+	}
+	if o := e.over.match(a, r.asn, org); o != nil {
+		m = o
+	}
 	if m == nil {
 		return
 	}

@@ -174,3 +174,23 @@ func FuzzParseJurisdictions(f *testing.F) {
 		}
 	})
 }
+
+// A policy's organisation pattern beats the built-in ASN entry, also when
+// no ASN database is given and the organisation name comes from the table.
+func TestAddedEntriesWinOverBuiltins(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	a := netip.MustParseAddr("8.209.72.15")
+	if got := e.Lookup(a).Jurisdiction; got != "CN" {
+		t.Fatalf("built-in: %s, want CN", got)
+	}
+	if err := e.AddJurisdiction(JurisdictionEntry{Org: "analyst", Jurisdiction: "DE", OrgContains: []string{"alibaba"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Lookup(a); got.Jurisdiction != "DE" || got.Country != "DE" {
+		t.Fatalf("after the policy entry: %+v, want jurisdiction DE", got)
+	}
+}
