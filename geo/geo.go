@@ -282,7 +282,11 @@ func (e *Enricher) resolve(a netip.Addr) result {
 	}
 	if r.asn == 0 {
 		if r.asn = e.routes.lookup(a); r.asn != 0 {
-			r.org = e.tab.asnOrg(r.asn)
+			// The curated entry's name first; else the routing dataset's,
+			// which the table's organisation patterns can then match.
+			if r.org = e.tab.asnOrg(r.asn); r.org == "" {
+				r.org = e.routes.org(r.asn)
+			}
 		}
 	}
 	r.jur = r.country

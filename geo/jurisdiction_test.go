@@ -194,3 +194,17 @@ func TestAddedEntriesWinOverBuiltins(t *testing.T) {
 		t.Fatalf("after the policy entry: %+v, want jurisdiction DE", got)
 	}
 }
+
+// Province networks of a listed operator are matched by the name the
+// routing dataset gives them, not only by the ASNs listed in the table.
+func TestProvinceASNMatchedByName(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	got := e.Lookup(netip.MustParseAddr("180.101.49.11")) // a China Telecom Jiangsu address
+	if got.Jurisdiction != "CN" || got.ASN == 0 || !strings.Contains(strings.ToLower(got.Org), "china telecom") {
+		t.Fatalf("180.101.49.11: %+v, want a China Telecom AS under CN", got)
+	}
+}

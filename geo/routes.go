@@ -26,7 +26,16 @@ var routesGz []byte
 type routes struct {
 	v4     []route4
 	v6     []route6
-	header []string // comment lines of the file: provenance
+	header []string          // comment lines of the file: provenance
+	orgs   map[uint32]string // the dataset's name of each AS, when the file gives it
+}
+
+// org is the dataset's name of an AS, "" when unknown.
+func (rt *routes) org(asn uint32) string {
+	if rt == nil {
+		return ""
+	}
+	return rt.orgs[asn]
 }
 
 type route4 struct{ lo, hi, asn uint32 }
@@ -77,7 +86,7 @@ func loadBuiltinRoutes() (*routes, error) {
 const maxRoutes = 1 << 21
 
 // parseRoutes reads the text layout gen.go writes: "#" comment lines, an
-// "AS<number>" line, then that AS's prefixes one per line.
+// "AS<number> [organisation]" line, then that AS's prefixes one per line.
 func parseRoutes(r io.Reader) (*routes, error) {
 	rt := &routes{}
 	sc := bufio.NewScanner(r)
@@ -95,11 +104,21 @@ func parseRoutes(r io.Reader) (*routes, error) {
 			}
 			continue
 		case strings.HasPrefix(s, "AS"):
-			n, err := strconv.ParseUint(s[2:], 10, 32)
+			// "AS<number>" or "AS<number> <organisation name>".
+			num, name, _ := strings.Cut(s[2:], " ")
+			n, err := strconv.ParseUint(num, 10, 32)
 			if err != nil || n == 0 {
 				return nil, fmt.Errorf("line %d: bad AS line %q", line, s)
 			}
 			asn = uint32(n)
+			if name = strings.TrimSpace(name); name != "" {
+				if rt.orgs == nil {
+					rt.orgs = map[uint32]string{}
+				}
+				if len(rt.orgs) < maxRoutes {
+					rt.orgs[asn] = name
+				}
+			}
 			continue
 		}
 		if asn == 0 {

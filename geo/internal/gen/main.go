@@ -59,9 +59,13 @@ func run(yamlPath, tgz, out string) error {
 		return err
 	}
 	want := map[uint32]bool{}
+	var pats []orgPattern
 	for _, e := range entries {
 		for _, a := range e.ASNs {
 			want[a] = true
+		}
+		for _, p := range e.OrgContains {
+			pats = append(pats, orgPattern{sub: strings.TrimPrefix(p, "^"), anchor: strings.HasPrefix(p, "^")})
 		}
 	}
 	if tgz == "" {
@@ -79,28 +83,49 @@ func run(yamlPath, tgz, out string) error {
 		}
 		tgz = filepath.Join(dir, strings.TrimSpace(string(name)))
 	}
-	spans, version, err := readTarball(tgz, want)
+	spans, orgs, version, err := readTarball(tgz, want, pats)
 	if err != nil {
 		return fmt.Errorf("%s: %w", tgz, err)
 	}
-	return write(out, spans, version, len(want))
+	return write(out, spans, orgs, version, len(want))
+}
+
+// orgPattern is an entry's org_contains pattern, lower case as Validate
+// leaves it. Province and subsidiary ASNs of the listed operators
+// ("CHINANET Jiangsu province network") are taken in by their names, so
+// the table does not depend on listing every one of them by number.
+type orgPattern struct {
+	sub    string
+	anchor bool
+}
+
+func matchOrg(pats []orgPattern, org string) bool {
+	org = strings.ToLower(org)
+	for _, p := range pats {
+		if p.anchor && strings.HasPrefix(org, p.sub) || !p.anchor && strings.Contains(org, p.sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // readTarball streams the CSVs out of the npm tarball, keeping rows of the
-// wanted ASNs.
-func readTarball(path string, want map[uint32]bool) ([]span, string, error) {
+// wanted ASNs and of ASNs whose name matches an organisation pattern, with
+// the dataset's name of each AS kept.
+func readTarball(path string, want map[uint32]bool, pats []orgPattern) ([]span, map[uint32]string, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	version := strings.TrimSuffix(filepath.Base(path), ".tgz")
 	tr := tar.NewReader(zr)
 	var spans []span
+	orgs := map[uint32]string{}
 	seen := 0
 	for {
 		h, err := tr.Next()
@@ -108,7 +133,7 @@ func readTarball(path string, want map[uint32]bool) ([]span, string, error) {
 			break
 		}
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		name := filepath.Base(h.Name)
 		if name != "asn-ipv4.csv" && name != "asn-ipv6.csv" {
@@ -123,30 +148,37 @@ func readTarball(path string, want map[uint32]bool) ([]span, string, error) {
 				break
 			}
 			if err != nil {
-				return nil, "", fmt.Errorf("%s: %w", name, err)
+				return nil, nil, "", fmt.Errorf("%s: %w", name, err)
 			}
 			if len(rec) < 3 {
-				return nil, "", fmt.Errorf("%s: short row %q", name, rec)
+				return nil, nil, "", fmt.Errorf("%s: short row %q", name, rec)
 			}
 			n, err := strconv.ParseUint(rec[2], 10, 32)
 			if err != nil {
-				return nil, "", fmt.Errorf("%s: asn %q: %w", name, rec[2], err)
+				return nil, nil, "", fmt.Errorf("%s: asn %q: %w", name, rec[2], err)
 			}
-			if !want[uint32(n)] {
+			org := ""
+			if len(rec) > 3 {
+				org = strings.TrimSpace(rec[3])
+			}
+			if !want[uint32(n)] && !matchOrg(pats, org) {
 				continue
+			}
+			if _, ok := orgs[uint32(n)]; !ok && org != "" {
+				orgs[uint32(n)] = org
 			}
 			lo, err1 := netip.ParseAddr(rec[0])
 			hi, err2 := netip.ParseAddr(rec[1])
 			if err := errors.Join(err1, err2); err != nil {
-				return nil, "", fmt.Errorf("%s: %w", name, err)
+				return nil, nil, "", fmt.Errorf("%s: %w", name, err)
 			}
 			spans = append(spans, span{lo, hi, uint32(n)})
 		}
 	}
 	if seen != 2 {
-		return nil, "", fmt.Errorf("want asn-ipv4.csv and asn-ipv6.csv in the tarball, found %d of them", seen)
+		return nil, nil, "", fmt.Errorf("want asn-ipv4.csv and asn-ipv6.csv in the tarball, found %d of them", seen)
 	}
-	return spans, version, nil
+	return spans, orgs, version, nil
 }
 
 // merge joins adjacent or overlapping ranges of the same ASN; the dataset
@@ -205,7 +237,7 @@ func cidrs(lo, hi netip.Addr) []netip.Prefix {
 	return out
 }
 
-func write(path string, spans []span, version string, nasn int) error {
+func write(path string, spans []span, orgs map[uint32]string, version string, nasn int) error {
 	spans = merge(spans)
 	// Overlaps between different ASNs (the dataset's own conflicts) are
 	// resolved for the earlier range so lookups stay unambiguous.
@@ -238,11 +270,15 @@ func write(path string, spans []span, version string, nasn int) error {
 		return err
 	}
 	w := bufio.NewWriter(zw)
-	fmt.Fprintf(w, "# prefixes announced by the ASNs of jurisdictions.yaml; written by geo/internal/gen\n")
+	fmt.Fprintf(w, "# prefixes announced by the ASNs of jurisdictions.yaml and by ASes whose names match its org_contains patterns; written by geo/internal/gen\n")
 	fmt.Fprintf(w, "# source: npm @ip-location-db/asn (%s), CC BY 4.0: RouteViews (routeviews.org), NRO (nro.net), DB-IP (db-ip.com)\n", version)
 	total := 0
 	for _, a := range asns {
-		fmt.Fprintf(w, "AS%d\n", a)
+		if name := strings.Join(strings.Fields(orgs[a]), " "); name != "" {
+			fmt.Fprintf(w, "AS%d %s\n", a, name)
+		} else {
+			fmt.Fprintf(w, "AS%d\n", a)
+		}
 		for _, p := range byASN[a] {
 			fmt.Fprintln(w, p)
 			total++
