@@ -39,13 +39,25 @@ type Inventory struct {
 	Entries  []*Entry
 }
 
+// maxFile bounds what LoadFile reads: about a million assets. Anything
+// larger, or a device or pipe that never ends, is a wrong path.
+const maxFile = 64 << 20
+
 // LoadFile reads an assets file; the format is chosen by content (YAML
 // starts with a list item or a "key:" line without commas), so the file's
 // name does not matter.
 func LoadFile(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("assets: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("assets: %s: %w", path, err)
+	}
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("assets: %s: larger than %d bytes, not an assets file", path, maxFile)
 	}
 	return Parse(path, data)
 }

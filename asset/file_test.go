@@ -2,6 +2,8 @@ package asset
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,6 +56,27 @@ func TestEnrichMakesNamedAddressLocal(t *testing.T) {
 	inv.Enrich(c)
 	if !c.Orig.Local || c.Orig.Country != "" || c.Orig.Asset == nil || c.Orig.Asset.Role != "scanner" || c.Resp.Asset != nil {
 		t.Fatalf("enriched: %+v / %+v", c.Orig, c.Resp)
+	}
+}
+
+// A huge file, or a device that never ends (--assets /dev/urandom read
+// 15 GB before), is refused after maxFile bytes, naming the path.
+func TestLoadFileTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "assets.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("name,address\nplc,10.0.0.1\n")
+	if err := f.Truncate(maxFile + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("LoadFile(%d bytes) = %v, want a too-large error naming the file", maxFile+1, err)
+	}
+	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.csv")); err == nil || !strings.Contains(err.Error(), "missing.csv") {
+		t.Fatalf("missing file: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/bits"
 	"sort"
+	"sync"
 
 	cw "github.com/cargowatch/cargowatch"
 )
@@ -19,6 +20,10 @@ type Options struct {
 	// OnMessage receives each classified message once its trailer (or the
 	// end of input) is seen, with the counts of the hits inside it.
 	OnMessage func(Message)
+
+	// lean drops large per-window slices after each window: set by Stream,
+	// of which up to 1024 directions are open at once (see keepPerWindow).
+	lean bool
 }
 
 const (
@@ -30,7 +35,17 @@ const (
 	// maxCands caps candidates per window: a pathological input full of
 	// valid-looking numbers must not grow memory. Extra ones are counted.
 	maxCands = 1 << 16
+	// keepPerWindow is the most per-window entries (candidates, spans,
+	// header positions) whose room a lean Scanner keeps between windows. A
+	// dense window needs thousands of candidates (88 bytes each), and a
+	// Stream keeps its Scanners for the life of a flow: without this, 1024
+	// open directions each held ~300 KiB beyond their 32 KiB window.
+	keepPerWindow = 256
 )
+
+// candPool holds the candidate lists of lean Scanners between windows, so
+// that many open Streams share a few large lists instead of each keeping one.
+var candPool sync.Pool
 
 // Scanner finds cargo data in a byte stream written to it in pieces of
 // any size: identifiers that straddle two writes are found. It is not
@@ -157,6 +172,11 @@ func (s *Scanner) process(final bool) {
 	}
 	s.from, s.limit = from, limit
 	s.cands = s.cands[:0]
+	if s.opt.lean && s.cands == nil {
+		if c, _ := candPool.Get().(*[]cand); c != nil {
+			s.cands = *c
+		}
+	}
 	s.imp = s.imp[:0]
 	s.xmlNS = s.xmlNS[:0]
 	s.findIDs(b, from, limit)
@@ -176,6 +196,23 @@ func (s *Scanner) process(final bool) {
 	for _, sp := range s.spans {
 		sp.start -= keep
 		sp.end -= keep
+	}
+	if !s.opt.lean {
+		return
+	}
+	if cap(s.cands) > keepPerWindow {
+		c := s.cands[:0]
+		candPool.Put(&c) // the next dense window, of any lean Scanner, reuses it
+		s.cands = nil
+	}
+	if cap(s.spans) > keepPerWindow {
+		s.spans = nil // s.open, if any, is held on its own
+	}
+	if cap(s.imp) > keepPerWindow {
+		s.imp = nil
+	}
+	if cap(s.xmlNS) > keepPerWindow {
+		s.xmlNS = nil
 	}
 }
 

@@ -130,7 +130,7 @@ func (s *Stream) Write(fromOrig bool, b []byte) {
 func (d *direction) scanner() *Scanner {
 	if d.sc == nil {
 		st := d.s
-		d.sc = NewScanner(Options{Window: st.cfg.Window, OnHit: st.hit, OnMessage: st.message})
+		d.sc = NewScanner(Options{Window: st.cfg.Window, OnHit: st.hit, OnMessage: st.message, lean: true})
 	}
 	return d.sc
 }

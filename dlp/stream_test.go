@@ -141,6 +141,28 @@ func TestStreamBounds(t *testing.T) {
 	}
 }
 
+// A Stream keeps its Scanners for the life of a flow; a window dense with
+// identifiers must not leave its candidate list's room behind (with 1024
+// directions open that was ~300 MiB beyond the documented bound).
+func TestStreamDenseWindowReleased(t *testing.T) {
+	for _, unit := range []string{"MSCU4829172 ", "HLXU8301928, "} {
+		st := NewStream(StreamConfig{Window: 32 << 10})
+		st.Write(true, []byte(strings.Repeat(unit, (256<<10)/len(unit))))
+		sc := st.dir[0].sc
+		if sc.Bytes == 0 {
+			t.Fatalf("%q: nothing scanned", unit)
+		}
+		if cap(sc.cands) > 256 || cap(sc.spans) > 256 {
+			t.Errorf("%q: scanner keeps room for %d candidates, %d spans between windows (cap %d)", unit, cap(sc.cands), cap(sc.spans), 256)
+		}
+		c := &cw.Conn{OrigBytes: 256 << 10}
+		st.Close(c)
+		if c.Content.Counts[TypeContainer] == 0 {
+			t.Errorf("%q: no hits: %v", unit, c.Content.Counts)
+		}
+	}
+}
+
 func FuzzStream(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nEQD+C\r\n0\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\n\r\n"), uint64(1))
 	f.Add([]byte(sampleMessages[0]), []byte{0x16, 3, 1}, uint64(2))
