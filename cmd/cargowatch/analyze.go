@@ -68,7 +68,7 @@ func (o *options) register(fs *flag.FlagSet, withDB bool) {
 	fs.BoolVar(&o.quiet, "q", false, "no progress bar")
 	fs.DurationVar(&o.tcpTimeout, "tcp-timeout", 5*time.Minute, "TCP idle timeout (capture time)")
 	fs.DurationVar(&o.udpTimeout, "udp-timeout", time.Minute, "UDP and ICMP idle timeout (capture time)")
-	fs.IntVar(&o.maxFlows, "max-flows", 500000, "flow table cap; the least recently active flow is evicted (and counted) beyond it")
+	fs.IntVar(&o.maxFlows, "max-flows", 250000, "flow table cap (about 900 bytes each); the least recently active flow is evicted (and counted) beyond it")
 	fs.Int64Var(&o.inspect, "inspect-bytes", 1<<20, "payload inspected for cargo data per flow direction (0 = none)")
 }
 
@@ -146,7 +146,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		enrichers = append(enrichers, inv)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(stderr)
 	defer stop()
 
 	var store *sqlite.DB
@@ -461,6 +461,39 @@ func (i inspector) Open(*cw.Conn) flow.StreamSink {
 		return s
 	}
 	return nil
+}
+
+// interruptible returns a context cancelled by the first SIGINT or
+// SIGTERM, so the run stops, flushes what it has and records itself as
+// interrupted. Whatever the run is blocked in (opening a FIFO with no
+// writer), a second signal, or 10 s after the first, ends the process.
+func interruptible(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+		case <-done:
+			return
+		}
+		cancel()
+		fmt.Fprintln(stderr, "cargowatch: stopping (signal again to quit at once)")
+		select {
+		case <-sig:
+		case <-time.After(10 * time.Second):
+		case <-done:
+			return
+		}
+		fmt.Fprintln(stderr, "cargowatch: quit before the run finished")
+		os.Exit(exitFail)
+	}()
+	return ctx, func() {
+		signal.Stop(sig)
+		close(done)
+		cancel()
+	}
 }
 
 // jurisdictionEntry turns a policy override into an entry of geo's table,

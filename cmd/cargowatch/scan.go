@@ -47,6 +47,11 @@ type scanOpts struct {
 	bytes, files  int64
 	hits          int64
 	skippedBinary int64
+	tableRows     int
+	// readers[depth] is reused for every file or archive entry read at
+	// that depth: a zip of 100k small entries would otherwise allocate a
+	// 256 KiB buffer per entry.
+	readers [maxDepth + 2]*bufio.Reader
 }
 
 type hitRow struct {
@@ -237,7 +242,9 @@ func (o *scanOpts) scanZip(path string, zr *zip.Reader, depth int) error {
 			errs = append(errs, &cw.InputError{Input: name, Err: err})
 			continue
 		}
-		err = o.scanReader(name, rc, depth+1)
+		// Entries are decompressed like gzip streams: --max-decompressed
+		// bounds each one.
+		err = o.scanReader(name, &limited{r: rc, n: o.maxDecomp}, depth+1)
 		rc.Close()
 		if err != nil {
 			errs = append(errs, err)
@@ -248,7 +255,13 @@ func (o *scanOpts) scanZip(path string, zr *zip.Reader, depth int) error {
 
 // scanReader scans r, decoding gzip and zip by their magic numbers.
 func (o *scanOpts) scanReader(name string, r io.Reader, depth int) error {
-	br := bufio.NewReaderSize(r, 256<<10)
+	br := o.readers[depth]
+	if br == nil {
+		br = bufio.NewReaderSize(r, 256<<10)
+		o.readers[depth] = br
+	} else {
+		br.Reset(r)
+	}
 	head, _ := br.Peek(8 << 10)
 	switch {
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
@@ -330,6 +343,12 @@ func (o *scanOpts) hit(name string, h cw.Hit) {
 			mt = "-"
 		}
 		fmt.Fprintf(o.table, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, h.Offset, h.Type, v, h.CheckDigit, h.Confidence, mt)
+		// A tabwriter holds every row until it flushes: flush in chunks so
+		// a file with millions of hits streams (columns may shift between
+		// chunks; --format jsonl is the form for volume).
+		if o.tableRows++; o.tableRows%4096 == 0 {
+			o.table.Flush()
+		}
 		return
 	}
 	b, _ := json.Marshal(hitRow{Path: name, Offset: h.Offset, Type: h.Type, Value: v,

@@ -186,4 +186,19 @@ func TestScanDecompressionCap(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "bomb.gz") || !strings.Contains(errOut, "max-decompressed") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
+	// A zip entry is bounded the same way.
+	zipBomb := filepath.Join(dir, "bomb.zip")
+	f, err := os.Create(zipBomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	w, _ := zw.Create("plan.txt")
+	w.Write(bytes.Repeat([]byte("A"), 8<<20))
+	zw.Close()
+	f.Close()
+	code, _, errOut = runScan(t, "", "--binary", "--max-decompressed", "1048576", zipBomb)
+	if code != 2 || !strings.Contains(errOut, "bomb.zip!plan.txt") || !strings.Contains(errOut, "max-decompressed") {
+		t.Errorf("zip entry: exit %d, stderr %q", code, errOut)
+	}
 }
