@@ -147,8 +147,13 @@ type Content struct {
 	Hits         []Hit          // bounded sample
 	Counts       map[string]int // identifier type -> count
 	MessageTypes map[string]int // message type -> count
-	Inspected    int64          // bytes inspected
-	Uninspected  int64          // bytes not inspected (encrypted, over cap)
+	// OrigCounts and OrigMessageTypes are the part of Counts and
+	// MessageTypes seen in the originator's direction, so that an upload
+	// can be told from a download.
+	OrigCounts       map[string]int
+	OrigMessageTypes map[string]int
+	Inspected        int64 // bytes inspected
+	Uninspected      int64 // bytes not inspected (encrypted, over cap)
 }
 
 // Severity orders findings.

@@ -22,6 +22,10 @@ type DetectorConfig struct {
 	// Samples is how many masked sample identifiers a finding keeps
 	// (default 10).
 	Samples int
+	// Allowed, when set, tells whether policy allows the local host to
+	// send data to the destination (home country, allow list): cargo data
+	// there is the hub's business and the finding stays low.
+	Allowed func(local, remote cw.Endpoint) bool
 }
 
 // Detector turns the Content that a Stream left on Conns into one
@@ -48,6 +52,8 @@ type pair struct {
 	conns                 int64
 	out, in               int64
 	counts, msgs          map[string]int
+	outIDs, outMsgs       int // sent by the local side (upload)
+	allowed               bool
 	samples               []string
 	uids                  []string
 	inspected, uninspects int64
@@ -88,9 +94,11 @@ func (d *Detector) Observe(c *cw.Conn) {
 	// The local side is the source: findings are about our hosts.
 	src, dst := c.Orig, c.Resp
 	out, in := c.OrigBytes, c.RespBytes
+	localIsOrig := true
 	if !c.Orig.Local && c.Resp.Local {
 		src, dst = c.Resp, c.Orig
 		out, in = in, out
+		localIsOrig = false
 	}
 	k := pairKey{src.Addr.String(), dst.Addr.String()}
 	p := d.pairs[k]
@@ -119,6 +127,21 @@ func (d *Detector) Observe(c *cw.Conn) {
 	p.uninspects += c.Content.Uninspected
 	for t, n := range c.Content.Counts {
 		p.counts[t] += n
+		if o := c.Content.OrigCounts[t]; localIsOrig {
+			p.outIDs += o
+		} else {
+			p.outIDs += n - o
+		}
+	}
+	for t, n := range c.Content.MessageTypes {
+		if o := c.Content.OrigMessageTypes[t]; localIsOrig {
+			p.outMsgs += o
+		} else {
+			p.outMsgs += n - o
+		}
+	}
+	if d.cfg.Allowed != nil && p.conns == 1 {
+		p.allowed = d.cfg.Allowed(src, dst)
 	}
 	for t, n := range c.Content.MessageTypes {
 		if len(p.msgs) < 64 || p.msgs[t] > 0 {
@@ -142,19 +165,27 @@ func (d *Detector) Observe(c *cw.Conn) {
 	}
 }
 
-// Severity rules (docs/DETECTIONS.md): any identifier low; 10 or more, or
-// one cargo message, medium; 100 or more, or 5 messages, high; one step
-// up when the destination's jurisdiction is watched.
-func (d *Detector) severity(ids, msgs int, juris string) cw.Severity {
+// Severity rules (docs/DETECTIONS.md), on what the local host sent: any
+// identifier low; 10 or more, or one cargo message, medium; 100 or more,
+// or 5 messages, high; one step up when the destination's jurisdiction is
+// watched. Nothing sent (a download) is info; a destination the policy
+// allows (home, allow list) stays at most low.
+func (d *Detector) severity(p *pair, watched bool) cw.Severity {
+	if p.outIDs == 0 && p.outMsgs == 0 {
+		return cw.Info
+	}
 	s := cw.Low
 	switch {
-	case ids >= 100 || msgs >= 5:
+	case p.outIDs >= 100 || p.outMsgs >= 5:
 		s = cw.High
-	case ids >= 10 || msgs >= 1:
+	case p.outIDs >= 10 || p.outMsgs >= 1:
 		s = cw.Medium
 	}
-	if juris != "" && slices.Contains(d.cfg.Watched, juris) {
+	if watched {
 		s = min(s+1, cw.Critical)
+	}
+	if p.allowed && !watched {
+		s = min(s, cw.Low)
 	}
 	return s
 }
@@ -165,19 +196,16 @@ func (d *Detector) Findings() []cw.Finding {
 	var fs []cw.Finding
 	for _, k := range d.order {
 		p := d.pairs[k]
-		ids, msgs := 0, 0
-		for _, n := range p.counts {
-			ids += n
-		}
-		for _, n := range p.msgs {
-			msgs += n
-		}
 		juris := p.dst.Jurisdiction
 		if juris == "" {
 			juris = p.dst.Country
 		}
-		sev := d.severity(ids, msgs, juris)
-		score := math.Min(1, 0.2+math.Log10(1+float64(ids))/3+0.1*float64(msgs))
+		watched := juris != "" && slices.Contains(d.cfg.Watched, juris)
+		sev := d.severity(p, watched)
+		score := 0.1 // received only
+		if p.outIDs > 0 || p.outMsgs > 0 {
+			score = math.Min(1, 0.2+math.Log10(1+float64(p.outIDs))/3+0.1*float64(p.outMsgs))
+		}
 		fs = append(fs, cw.Finding{
 			Kind: cw.KindCargoData, Severity: sev, Score: math.Round(score*100) / 100,
 			Src: p.src, Dst: p.dst, FirstSeen: p.first, LastSeen: p.last,
@@ -190,8 +218,11 @@ func (d *Detector) Findings() []cw.Finding {
 				"flows":                p.uids,
 				"inspected_bytes":      p.inspected,
 				"uninspected_bytes":    p.uninspects,
-				"rule":                 "cargo identifiers or messages in payload sent between a local host and this destination",
-				"watched_jurisdiction": juris != "" && slices.Contains(d.cfg.Watched, juris),
+				"identifiers_sent":     p.outIDs,
+				"messages_sent":        p.outMsgs,
+				"rule":                 "cargo identifiers or messages in payload between a local host and this destination",
+				"watched_jurisdiction": watched,
+				"allowed_by_policy":    p.allowed,
 			},
 		})
 	}
@@ -217,7 +248,22 @@ func summary(p *pair, juris string) string {
 	case p.dst.Country != "":
 		loc = " in " + p.dst.Country
 	}
-	return fmt.Sprintf("cargo data exchanged with %s%s: %s", where, loc, strings.Join(parts, ", "))
+	verb := "cargo data sent to"
+	switch {
+	case p.outIDs == 0 && p.outMsgs == 0:
+		verb = "cargo data received from"
+	case p.outIDs+p.outMsgs < sum(p.counts)+sum(p.msgs):
+		verb = "cargo data exchanged with"
+	}
+	return fmt.Sprintf("%s %s%s: %s", verb, where, loc, strings.Join(parts, ", "))
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func sortedKeys(m map[string]int) []string {

@@ -72,3 +72,44 @@ func TestDetectorCap(t *testing.T) {
 		t.Errorf("findings %d, dropped %d", len(d.Findings()), d.Dropped)
 	}
 }
+
+// What the local host sent decides: an upload ranks by volume and law, a
+// download is only info, and a destination the policy allows stays low.
+func TestDetectorDirectionAndPolicy(t *testing.T) {
+	plan := sampleMessages[0]
+	download := func() *cw.Conn {
+		st := NewStream(StreamConfig{})
+		st.Write(true, []byte("GET /plan HTTP/1.1\r\nHost: oss.example\r\n\r\n"))
+		st.Write(false, []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(plan), plan)))
+		c := &cw.Conn{TS: time.Unix(1700000000, 0), UID: "Cdl",
+			Orig: cw.Endpoint{Addr: netip.MustParseAddr("10.0.0.5"), Local: true},
+			Resp: cw.Endpoint{Addr: netip.MustParseAddr("47.91.0.1"), Country: "CN", Jurisdiction: "CN"}, RespBytes: int64(len(plan))}
+		st.Close(c)
+		return c
+	}
+	for _, tc := range []struct {
+		name    string
+		c       *cw.Conn
+		allowed bool
+		want    cw.Severity
+		verb    string
+	}{
+		{"upload to a watched jurisdiction", conn(t, "10.0.0.5", "47.91.0.1", plan, "CN"), false, cw.High, "sent to"},
+		{"download from a watched jurisdiction", download(), false, cw.Info, "received from"},
+		{"upload to an allowed partner", conn(t, "10.0.0.5", "80.150.0.1", plan+plan+plan+plan+plan, "DE"), true, cw.Low, "sent to"},
+		{"upload to an unlisted place", conn(t, "10.0.0.5", "52.1.1.1", plan, ""), false, cw.Medium, "sent to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDetector(DetectorConfig{Watched: []string{"CN"},
+				Allowed: func(_, _ cw.Endpoint) bool { return tc.allowed }})
+			d.Observe(tc.c)
+			fs := d.Findings()
+			if len(fs) != 1 {
+				t.Fatalf("%d findings", len(fs))
+			}
+			if fs[0].Severity != tc.want || !strings.Contains(fs[0].Summary, tc.verb) {
+				t.Errorf("severity %v, summary %q; want %v and %q", fs[0].Severity, fs[0].Summary, tc.want, tc.verb)
+			}
+		})
+	}
+}

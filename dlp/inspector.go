@@ -28,7 +28,8 @@ func NewInspector(cfg StreamConfig, maxOpen int) *Inspector {
 }
 
 // Stream returns a Stream for a new flow, or nil when MaxOpen are open.
-// The Stream's Close gives its place back.
+// The Stream gives its place back when it closes or finds the flow
+// encrypted.
 func (in *Inspector) Stream() *Stream {
 	if in.open >= in.max {
 		in.Skipped++
@@ -39,6 +40,15 @@ func (in *Inspector) Stream() *Stream {
 	s := NewStream(in.cfg)
 	s.release = func() { in.open-- }
 	return s
+}
+
+// Datagrams returns a Stream for a UDP flow: it scans each datagram as it
+// comes and holds nothing between them, so it takes no place among the
+// MaxOpen.
+func (in *Inspector) Datagrams() *Stream {
+	cfg := in.cfg
+	cfg.Datagrams = true
+	return NewStream(cfg)
 }
 
 // Bound is the worst-case memory of the open Streams, in bytes.

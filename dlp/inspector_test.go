@@ -51,3 +51,27 @@ func TestDetectorIgnoresInternalCargo(t *testing.T) {
 		})
 	}
 }
+
+// Encrypted flows and UDP flows hold no buffers, so they must not use up
+// the places of flows whose cleartext is inspected.
+func TestInspectorPlacesGoToCleartext(t *testing.T) {
+	in := NewInspector(StreamConfig{}, 1)
+	tls := in.Stream()
+	tls.Write(true, []byte{0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0})
+	httpFlow := in.Stream()
+	if httpFlow == nil {
+		t.Fatal("a TLS flow kept its place after it was found encrypted")
+	}
+	for i := 0; i < 3; i++ {
+		u := in.Datagrams()
+		u.Write(true, []byte("EQD+CN+OOLU4293959+4500'"))
+		c := &cw.Conn{OrigBytes: 24}
+		u.Close(c)
+		if c.Content.Counts[TypeContainer] != 1 {
+			t.Fatalf("datagram %d: counts %v", i, c.Content.Counts)
+		}
+	}
+	if in.Skipped != 0 {
+		t.Errorf("skipped %d", in.Skipped)
+	}
+}

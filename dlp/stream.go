@@ -30,6 +30,9 @@ type StreamConfig struct {
 	// message (default medium): a lone 18-digit number that passes the
 	// GS1 check should not make a flow look like cargo traffic.
 	MinConfidence string
+	// Datagrams scans each Write on its own and holds nothing between
+	// them (UDP: every datagram is a message of its own).
+	Datagrams bool
 }
 
 func (c *StreamConfig) defaults() {
@@ -75,7 +78,8 @@ type Stream struct {
 // NewStream returns a Stream with cfg's bounds (zero fields take defaults).
 func NewStream(cfg StreamConfig) *Stream {
 	cfg.defaults()
-	return &Stream{cfg: cfg, content: cw.Content{Counts: map[string]int{}, MessageTypes: map[string]int{}}}
+	return &Stream{cfg: cfg, content: cw.Content{Counts: map[string]int{}, MessageTypes: map[string]int{},
+		OrigCounts: map[string]int{}, OrigMessageTypes: map[string]int{}}}
 }
 
 const (
@@ -130,25 +134,34 @@ func (s *Stream) Write(fromOrig bool, b []byte) {
 func (d *direction) scanner() *Scanner {
 	if d.sc == nil {
 		st := d.s
-		d.sc = NewScanner(Options{Window: st.cfg.Window, OnHit: st.hit, OnMessage: st.message, lean: true})
+		orig := d.orig
+		d.sc = NewScanner(Options{Window: st.cfg.Window, lean: true,
+			OnHit:     func(h cw.Hit) { st.hit(h, orig) },
+			OnMessage: func(m Message) { st.message(m, orig) }})
 	}
 	return d.sc
 }
 
-func (s *Stream) hit(h cw.Hit) {
+func (s *Stream) hit(h cw.Hit, fromOrig bool) {
 	if h.MessageType == "" && ConfidenceRank(h.Confidence) < ConfidenceRank(s.cfg.MinConfidence) {
 		return
 	}
 	s.content.Counts[h.Type]++
+	if fromOrig {
+		s.content.OrigCounts[h.Type]++
+	}
 	if len(s.content.Hits) < s.cfg.Samples {
 		h.Value = Mask(h.Type, h.Value)
 		s.content.Hits = append(s.content.Hits, h)
 	}
 }
 
-func (s *Stream) message(m Message) {
-	if m.Cargo && len(s.content.MessageTypes) < 64 {
+func (s *Stream) message(m Message, fromOrig bool) {
+	if m.Cargo && (len(s.content.MessageTypes) < 64 || s.content.MessageTypes[m.Type] > 0) {
 		s.content.MessageTypes[m.Type]++
+		if fromOrig {
+			s.content.OrigMessageTypes[m.Type]++
+		}
 	}
 }
 
@@ -173,10 +186,16 @@ func (d *direction) write(b []byte) {
 	}
 	switch d.mode {
 	case modeTLS:
-		return // encrypted: left uninspected
+		// Encrypted: left uninspected, and the Stream holds nothing more,
+		// so its place among the inspected flows goes to another flow.
+		d.s.releaseSlot()
+		return
 	case modeText:
 		d.inspected += int64(len(b))
 		d.scanner().Write(b)
+		if d.s.cfg.Datagrams {
+			d.sc.Close() // scan this datagram now; hold nothing
+		}
 	case modeHTTP:
 		d.inspected += int64(len(b))
 		d.http(b)
@@ -407,6 +426,14 @@ func (d *direction) bodyEnd() {
 	}
 }
 
+// releaseSlot gives the Stream's place back to its Inspector (once).
+func (s *Stream) releaseSlot() {
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+}
+
 // Close finishes the flow and sets c.Content: counts per identifier type
 // (both directions together; Hit.Offset is the offset in the decoded
 // stream of its direction)
@@ -426,10 +453,7 @@ func (s *Stream) Close(c *cw.Conn) {
 		}
 		s.content.Inspected += d.inspected
 	}
-	if s.release != nil {
-		s.release()
-		s.release = nil
-	}
+	s.releaseSlot()
 	if c == nil {
 		return
 	}

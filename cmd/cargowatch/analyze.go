@@ -174,7 +174,8 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	for code := range p.Watch {
 		watched = append(watched, code)
 	}
-	cargo := dlp.NewDetector(dlp.DetectorConfig{Watched: watched})
+	cargo := dlp.NewDetector(dlp.DetectorConfig{Watched: watched,
+		Allowed: func(local, remote cw.Endpoint) bool { return p.Evaluate(local, remote).Allowed }})
 	detectors := []cw.Detector{jur, cargo}
 
 	fcfg := flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows,
@@ -221,6 +222,10 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	code := reportInputErrors(stderr, command, res.Err)
 	st := src.Stats()
 	log.Info("run finished", "conns", res.Conns, "findings", len(res.Findings), "stats", fmt.Sprintf("%+v", st))
+	if insp != nil && insp.Skipped > 0 {
+		log.Warn("more cleartext TCP flows were open at once than are inspected; the rest went uninspected",
+			"skipped_flows", insp.Skipped, "max_open", inspectMaxOpen)
+	}
 	if st.Table.Evicted > 0 {
 		log.Warn("flow table full: flows were emitted before they ended (raise --max-flows)",
 			"evicted", st.Table.Evicted, "max_flows", o.maxFlows)
@@ -275,7 +280,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		r := st.Reader
 		fmt.Fprintf(stdout, "\nRead %d packets (%s) from %d files: %d conversations (%d with no local side); %d truncated or malformed packets skipped; %d flows evicted early.\n",
 			r.Packets, format.Bytes(r.Bytes), r.Files, res.Conns, res.NoLocal, r.Truncated+r.Malformed, st.Table.Evicted)
-		fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d flows open at once): %s.\n",
+		fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d cleartext TCP flows open at once): %s.\n",
 			format.Bytes(cargo.Inspected), inspectMaxOpen, format.Bytes(cargo.Uninspected))
 	}
 	return code
@@ -456,7 +461,10 @@ const inspectMaxOpen = 512
 // open) must become a nil interface, not a non-nil one holding nil.
 type inspector struct{ in *dlp.Inspector }
 
-func (i inspector) Open(*cw.Conn) flow.StreamSink {
+func (i inspector) Open(c *cw.Conn) flow.StreamSink {
+	if c.Proto == "udp" {
+		return i.in.Datagrams() // holds nothing between datagrams: no place needed
+	}
 	if s := i.in.Stream(); s != nil {
 		return s
 	}
