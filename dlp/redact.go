@@ -7,7 +7,10 @@ import cw "github.com/cargowatch/cargowatch"
 // tool prints and stores cannot carry what its findings hide. UN/LOCODEs
 // are public and stay. A string without identifiers comes back unchanged.
 func Redact(s string) string {
-	if len(s) < 7 { // the shortest identifier, an IMO number, has 7 digits
+	// Every identifier holds a run of at least four digits (a ULD's
+	// serial is the shortest); names and URIs without one, nearly all of
+	// them, skip the scanner.
+	if !hasDigitRun(s, 4) {
 		return s
 	}
 	hits, _ := Scan([]byte(s))
@@ -53,4 +56,18 @@ func RedactConn(c *cw.Conn) {
 		c.TLS.SNI = Redact(c.TLS.SNI)
 	}
 	c.Orig.Name, c.Resp.Name = Redact(c.Orig.Name), Redact(c.Resp.Name)
+}
+
+func hasDigitRun(s string, n int) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			if run++; run >= n {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
 }

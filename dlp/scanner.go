@@ -47,6 +47,11 @@ const (
 // that many open Streams share a few large lists instead of each keeping one.
 var candPool sync.Pool
 
+// bufPool holds the window buffers of closed lean Scanners: every flow
+// with payload gets a Scanner, and allocating its window afresh was a
+// tenth of analyze's time.
+var bufPool sync.Pool
+
 // Scanner finds cargo data in a byte stream written to it in pieces of
 // any size: identifiers that straddle two writes are found. It is not
 // safe for concurrent use.
@@ -101,6 +106,11 @@ func NewScanner(o Options) *Scanner {
 func (s *Scanner) Write(p []byte) (int, error) {
 	n := len(p)
 	full := s.opt.Window + margin
+	if s.buf == nil && s.opt.lean {
+		if b, _ := bufPool.Get().(*[]byte); b != nil && cap(*b) <= full {
+			s.buf = (*b)[:0]
+		}
+	}
 	for len(p) > 0 {
 		k := min(full-len(s.buf), len(p))
 		if need := len(s.buf) + k; need > cap(s.buf) {
@@ -155,6 +165,11 @@ func (s *Scanner) ReadFrom(r io.Reader) (int64, error) {
 func (s *Scanner) Close() error {
 	s.process(true)
 	s.buf = s.buf[:0]
+	if s.opt.lean && cap(s.buf) >= 4096 {
+		b := s.buf
+		bufPool.Put(&b)
+		s.buf = nil
+	}
 	s.base, s.done = 0, 0
 	s.open, s.x12, s.una = nil, nil, nil
 	return nil
