@@ -3,6 +3,7 @@ package dissect
 import (
 	"bytes"
 	"encoding/hex"
+	"github.com/cargowatch/cargowatch/internal/corpus"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"testing"
 )
-
-const corpusDir = "../../shared/corpus"
 
 // corpusFiles are the captures that hold DNS, TLS or HTTP (tshark costs
 // ~1.5 s per file here, so the test does not walk the whole corpus).
@@ -32,16 +31,14 @@ func tsharkFields(t *testing.T, filter string, fields ...string) [][]string {
 	if testing.Short() {
 		t.Skip("corpus cross-check runs tshark; skipped with -short")
 	}
-	if _, err := os.Stat(corpusDir); err != nil {
-		t.Skipf("corpus not found at %s: %v", corpusDir, err)
-	}
+	root := corpus.Path(t)
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark not installed: the corpus cross-check needs it")
 	}
 	var rows [][]string
 	for _, f := range corpusFiles {
-		p := filepath.Join(corpusDir, f)
+		p := filepath.Join(root, f)
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("corpus file %s: %v", f, err)
 			continue

@@ -15,23 +15,14 @@ import (
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
+
+	"github.com/cargowatch/cargowatch/internal/corpus"
 )
-
-const corpusDir = "../../shared/corpus"
-
-func corpus(t *testing.T, sub string) string {
-	t.Helper()
-	p := filepath.Join(corpusDir, sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus not found at %s: %v", p, err)
-	}
-	return p
-}
 
 // The message types follow ../shared/corpus/SOURCES.md; a -negative file
 // must not hold a cargo message.
 func TestCorpusMessages(t *testing.T) {
-	dir := corpus(t, "messages")
+	dir := corpus.Path(t, "messages")
 	want := map[string][]string{
 		"edifact/php-edifact-D95BBAPLIE.edi":                {"EDIFACT/BAPLIE"},
 		"edifact/php-edifact-D95BCOARRI.edi":                {"EDIFACT/COARRI", "EDIFACT/COARRI"},
@@ -81,7 +72,7 @@ func TestCorpusMessages(t *testing.T) {
 // status; the expectation is read from the EDIFACT segments themselves.
 func TestCorpusBayPlanContainers(t *testing.T) {
 	for _, name := range []string{"php-edifact-D95BBAPLIE.edi", "php-edifact-D95BCOARRI.edi"} {
-		b, err := os.ReadFile(filepath.Join(corpus(t, "messages/edifact"), name))
+		b, err := os.ReadFile(filepath.Join(corpus.Path(t, "messages/edifact"), name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +114,7 @@ func TestCorpusBayPlanContainers(t *testing.T) {
 func TestCorpusCargoIMPAWBs(t *testing.T) {
 	re := regexp.MustCompile(`(?m)(?:^|[/])(\d{3}-\d{8})`)
 	for _, name := range []string{"fwb_test.txt", "ffm_test.txt"} {
-		b, err := os.ReadFile(filepath.Join(corpus(t, "messages/cargoimp"), name))
+		b, err := os.ReadFile(filepath.Join(corpus.Path(t, "messages/cargoimp"), name))
 		if err != nil {
 			t.Fatal(err)
 		}

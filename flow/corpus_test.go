@@ -14,21 +14,13 @@ import (
 
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/pcap"
+
+	"github.com/cargowatch/cargowatch/internal/corpus"
 )
-
-const corpusDir = "../../shared/corpus"
-
-func corpus(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(corpusDir); err != nil {
-		t.Skipf("corpus not found at %s: %v", corpusDir, err)
-	}
-	return corpusDir
-}
 
 func captures(t *testing.T) []string {
 	var files []string
-	root := filepath.Join(corpus(t), "pcap")
+	root := filepath.Join(corpus.Path(t), "pcap")
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".pcap") || strings.HasSuffix(p, ".pcapng")) {
 			files = append(files, p)
@@ -138,7 +130,7 @@ func TestCorpusConversationParity(t *testing.T) {
 		t.Skip("tshark not installed: ", err)
 	}
 	for _, f := range files {
-		name := strings.TrimPrefix(f, corpusDir+"/pcap/")
+		name := strings.TrimPrefix(f, corpus.Root()+"/pcap/")
 		t.Run(name, func(t *testing.T) {
 			conns := readConns(t, f)
 			counts := tsharkConvs(t, f)
@@ -263,7 +255,7 @@ func readZeekConn(t *testing.T, path string) []zeekRow {
 // same traffic: per directed 5-tuple (in order of appearance when a tuple
 // repeats), conn_state, orig/resp bytes (when Zeek set them) and packets.
 func TestZeekBaselines(t *testing.T) {
-	root := corpus(t)
+	root := corpus.Path(t)
 	cases := []struct{ pcap, log string }{
 		{"pcap/edge/zeek-mpls-in-vlan.pcap", "pcap/edge/zeek-mpls-in-vlan.baseline-conn.log"},
 		{"pcap/edge/zeek-pppoe-over-qinq.pcap", "pcap/edge/zeek-pppoe-over-qinq.baseline-conn.log"},
@@ -328,7 +320,7 @@ func TestZeekBaselines(t *testing.T) {
 // ClientHello with an SNI and service ssl) plus DNS over UDP (queries
 // paired with their responses).
 func TestCorpusAppLayer(t *testing.T) {
-	conns := readConns(t, filepath.Join(corpus(t), "pcap/c2/slips-test-cc-capture-2.pcap"))
+	conns := readConns(t, filepath.Join(corpus.Path(t), "pcap/c2/slips-test-cc-capture-2.pcap"))
 	var tlsConns, sni, dnsMsgs, answered int
 	for _, c := range conns {
 		if c.Proto == "tcp" && c.Resp.Port == 443 {

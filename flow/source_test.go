@@ -8,6 +8,8 @@ import (
 
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/pcap"
+
+	"github.com/cargowatch/cargowatch/internal/corpus"
 )
 
 func TestCaptureSourceErrors(t *testing.T) {
@@ -24,7 +26,7 @@ func TestCaptureSourceErrors(t *testing.T) {
 }
 
 func TestCaptureSourceCorpus(t *testing.T) {
-	f := filepath.Join(corpus(t), "pcap/c2/slips-test-cc-capture-2.pcap")
+	f := corpus.Path(t, "pcap/c2/slips-test-cc-capture-2.pcap")
 	src := NewCaptureSource([]string{f}, Config{}, pcap.Options{})
 	var conns []*cw.Conn
 	if err := src.Run(context.Background(), func(c *cw.Conn) { conns = append(conns, c) }); err != nil {

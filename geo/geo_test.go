@@ -10,17 +10,12 @@ import (
 	"testing"
 
 	"github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/internal/corpus"
 )
-
-const corpusGeo = "../../shared/corpus/geoip"
 
 func corpusDB(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join(corpusGeo, name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus not found at %s: %v", p, err)
-	}
-	return p
+	return corpus.Path(t, "geoip", name)
 }
 
 func newEnricher(t testing.TB, cfg Config) *Enricher {
@@ -142,7 +137,8 @@ func TestBadDatabases(t *testing.T) {
 		{"truncated", Config{CountryDB: half}, []string{"country database", "half.mmdb"}},
 		{"directory", Config{ASNDB: dir}, []string{"ASN database", dir}},
 	}
-	if p := filepath.Join(corpusGeo, "GeoLite2-ASN-Test.mmdb"); fileExists(p) {
+	if root := corpus.Root(); root != "" && fileExists(filepath.Join(root, "geoip", "GeoLite2-ASN-Test.mmdb")) {
+		p := filepath.Join(root, "geoip", "GeoLite2-ASN-Test.mmdb")
 		tests = append(tests,
 			struct {
 				name string
@@ -153,7 +149,7 @@ func TestBadDatabases(t *testing.T) {
 				name string
 				cfg  Config
 				want []string
-			}{"country as asn", Config{ASNDB: filepath.Join(corpusGeo, "GeoLite2-Country-Test.mmdb")}, []string{"ASN database", "GeoLite2-Country", "holds no ASN data"}},
+			}{"country as asn", Config{ASNDB: filepath.Join(root, "geoip", "GeoLite2-Country-Test.mmdb")}, []string{"ASN database", "GeoLite2-Country", "holds no ASN data"}},
 		)
 	}
 	for _, tt := range tests {

@@ -14,13 +14,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cargowatch/cargowatch/internal/corpus"
 )
 
 // TestCorpusEdge reads each parser edge case from Zeek's test traces.
 // Expected numbers come from what the captures hold (checked with tshark
 // and against Zeek's baselines where present), not from this reader.
 func TestCorpusEdge(t *testing.T) {
-	dir := corpus(t, "pcap/edge")
+	dir := corpus.Path(t, "pcap/edge")
 	tests := []struct {
 		file                        string
 		ip, nonIP, trunc, malformed int64
@@ -95,7 +97,7 @@ func TestCorpusEdge(t *testing.T) {
 // The inner conversations must be what Zeek saw. Zeek's conn.log gives
 // packets and IP bytes per connection; sum ours by connection and compare.
 func TestCorpusZeekConnBaseline(t *testing.T) {
-	dir := corpus(t, "pcap/edge")
+	dir := corpus.Path(t, "pcap/edge")
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.baseline-conn.log"))
 	if len(logs) == 0 {
 		t.Skip("no conn.log baselines in corpus")
@@ -185,7 +187,7 @@ func zeekConns(t *testing.T, path string) map[string][2]int64 {
 // Zeek's dns.log for this capture has the answer to query 40849, which
 // only exists once its three IPv6 fragments are put back together.
 func TestCorpusIPv6FragmentedDNS(t *testing.T) {
-	path := filepath.Join(corpus(t, "pcap/edge"), "zeek-ipv6-fragmented-dns.pcap")
+	path := filepath.Join(corpus.Path(t, "pcap/edge"), "zeek-ipv6-fragmented-dns.pcap")
 	pkts, _ := readAll(t, []string{path}, Options{})
 	found := false
 	for _, p := range pkts {
@@ -212,7 +214,7 @@ func TestCorpusTshark(t *testing.T) {
 	if err != nil {
 		t.Skip("tshark not installed: skipping the comparison with tshark")
 	}
-	root := corpus(t, "pcap")
+	root := corpus.Path(t, "pcap")
 	files := corpusCaptures(t, root)
 	for _, f := range files {
 		t.Run(strings.TrimPrefix(f, root), func(t *testing.T) {
@@ -245,7 +247,7 @@ func corpusCaptures(t *testing.T, root string) []string {
 // Every capture of the corpus is read without panic or error, one by one
 // and merged, and the merge returns exactly the sum of the parts.
 func TestCorpusAll(t *testing.T) {
-	root := corpus(t, "")
+	root := corpus.Path(t)
 	dirs := []string{filepath.Join(root, "pcap"), filepath.Join(root, "netflow")}
 	var sum int64
 	for _, d := range dirs {

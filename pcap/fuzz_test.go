@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cargowatch/cargowatch/internal/corpus"
 )
 
 // FuzzReader feeds whole files to the reader: it must end with io.EOF,
@@ -20,7 +22,7 @@ func FuzzReader(f *testing.F) {
 	f.Add(pcapngFile(binary.LittleEndian, []ngIface{{link: 1}, {link: 229, tsresol: 9}}, rec{ts: t0, data: u}))
 	f.Add(gz(pcapFile(binary.LittleEndian, false, 113, rec{ts: t0, data: u})))
 	f.Add([]byte("not a capture"))
-	if files, _ := filepath.Glob(filepath.Join(corpusDir, "pcap/edge/*.pcap*")); len(files) > 0 {
+	if files, _ := filepath.Glob(filepath.Join(corpus.Root(), "pcap/edge/*.pcap*")); len(files) > 0 {
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil && len(b) < 64<<10 {
 				f.Add(b)

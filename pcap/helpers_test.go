@@ -240,14 +240,3 @@ func readAll(t testing.TB, inputs []string, o Options) ([]got, *Reader) {
 	}
 	return out, r
 }
-
-const corpusDir = "../../shared/corpus"
-
-func corpus(t *testing.T, sub string) string {
-	t.Helper()
-	p := filepath.Join(corpusDir, sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus not found at %s: %v", p, err)
-	}
-	return p
-}

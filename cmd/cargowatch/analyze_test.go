@@ -15,18 +15,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargowatch/cargowatch/internal/corpus"
 	"github.com/cargowatch/cargowatch/sim"
 )
-
-const corpus = "../../../shared/corpus"
-
-func needCorpus(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(corpus); err != nil {
-		t.Skipf("corpus not found at %s: %v", corpus, err)
-	}
-	return corpus
-}
 
 // runCmd runs the command in-process and fails on any stack trace.
 func runCmd(t *testing.T, args ...string) (code int, out, errOut string) {
@@ -197,7 +188,7 @@ func TestBadInputs(t *testing.T) {
 // Every corpus capture is read without a panic; exit 0, or 2 where a
 // capture is damaged on purpose.
 func TestCorpusCaptures(t *testing.T) {
-	c := needCorpus(t)
+	c := corpus.Path(t)
 	dirs := []string{filepath.Join(c, "pcap", "edge"), filepath.Join(c, "pcap", "ics"), filepath.Join(c, "pcap", "c2"), filepath.Join(c, "pcap", "dns"), filepath.Join(c, "netflow")}
 	for _, d := range dirs {
 		code, out, errOut := runCmd(t, "flows", "--no-db", "--format", "jsonl", d)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"github.com/cargowatch/cargowatch/internal/corpus"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,10 +50,7 @@ func rows(t *testing.T, out string) []row {
 
 // The check-contracts scan checks, on the corpus bay plan.
 func TestScanContract(t *testing.T) {
-	p := "../../../shared/corpus/messages/edifact/php-edifact-D95BBAPLIE.edi"
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus not found at %s: %v", p, err)
-	}
+	p := corpus.Path(t, "messages", "edifact", "php-edifact-D95BBAPLIE.edi")
 	code, out, errOut := runScan(t, "", "--reveal", "--format", "jsonl", p)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
