@@ -91,6 +91,13 @@ type Conn struct {
 
 	Content *Content // cargo-data hits in inspected payload
 
+	// OT is what an OT or remote-access protocol parser read from the
+	// payload (nil when none recognised the flow).
+	OT *OT
+	// HostNames are names hosts gave themselves in this flow (DHCP,
+	// NetBIOS, mDNS), for the asset inventory.
+	HostNames []HostName
+
 	// Source names the input this record came from (file path, interface, exporter).
 	Source string
 	// Alerts holds context from another sensor (e.g. Suricata alert signatures).
@@ -130,6 +137,35 @@ type HTTP struct {
 	RequestBodyLen  int64
 	ResponseBodyLen int64
 	StatusCode      int
+}
+
+// OT is what a payload parser of an industrial or remote-access protocol
+// found in one flow. Protocol is also the Conn's Service.
+type OT struct {
+	// Protocol: modbus, s7comm, s7comm-plus, enip, cip, dnp3, bacnet,
+	// iec104, opcua, profinet-dcp, mqtt, rdp, vnc, ssh, teamviewer, anydesk.
+	Protocol string
+	// ServerIsOrig is true when the originator is the side that serves the
+	// protocol (a PLC that connects out, a BACnet device that announces).
+	ServerIsOrig bool
+	// Functions counts the operations seen by name (read_holding_registers,
+	// write_var, download_block, ...), bounded per flow.
+	Functions map[string]int
+	// Writes counts operations that change a device's state (register and
+	// coil writes, setpoints, controls); Program counts program or firmware
+	// transfers (S7 block download, CIP/Modbus firmware functions).
+	Writes, Program int
+	// Device is what the traffic said the device is (vendor, product,
+	// station name), "" when it said nothing.
+	Device string
+}
+
+// HostName is a name a host gave itself on the wire.
+type HostName struct {
+	Addr   netip.Addr // zero when only the MAC is known (DHCP discover)
+	MAC    string
+	Name   string
+	Source string // dhcp, netbios, mdns
 }
 
 // Hit is one cargo-data identifier found in payload or a file.
@@ -249,6 +285,13 @@ type Detector interface {
 	// Findings returns what the detector concludes over everything observed
 	// so far (for files: the whole input; for continuous sources: a window).
 	Findings() []Finding
+}
+
+// Expirer is a Detector that can run over a continuous source: Expire
+// forgets what lies before the start of the window that ends at now, so
+// that state stays bounded and Findings speaks of the window only.
+type Expirer interface {
+	Expire(now time.Time)
 }
 
 // Sink receives findings as they are concluded.
