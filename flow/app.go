@@ -25,8 +25,9 @@ type appState struct {
 	tls       *cw.TLS
 	serverVer string
 
-	http []cw.HTTP
-	sink StreamSink
+	http  []cw.HTTP
+	names []cw.HostName
+	sink  StreamSink
 }
 
 const (
@@ -485,6 +486,7 @@ func (t *Table) analyze(f *flow, a *appState) {
 		}
 	}
 	a.service = svc
+	a.names = dissect.HostNames(protoName(f.proto), o, r)
 	for i := range a.dir {
 		d := &a.dir[i]
 		t.release(cap(d.buf))
@@ -502,7 +504,7 @@ func (t *Table) finishApp(f *flow, c *cw.Conn) {
 	}
 	t.analyze(f, a)
 	c.Service = a.service
-	c.DNS, c.DNSDropped, c.HTTP = a.dns, a.dnsDrop, a.http
+	c.DNS, c.DNSDropped, c.HTTP, c.HostNames = a.dns, a.dnsDrop, a.http, a.names
 	switch {
 	case a.tls != nil:
 		c.TLS = a.tls

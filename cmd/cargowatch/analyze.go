@@ -28,7 +28,6 @@ import (
 	"github.com/cargowatch/cargowatch/flow"
 	"github.com/cargowatch/cargowatch/format"
 	"github.com/cargowatch/cargowatch/geo"
-	"github.com/cargowatch/cargowatch/pcap"
 	"github.com/cargowatch/cargowatch/policy"
 	"github.com/cargowatch/cargowatch/sqlite"
 )
@@ -86,65 +85,132 @@ func cmdAnalyze(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return analyze(fs.Args(), &o, "analyze", stdout, stderr, nil)
 }
 
-// analyze runs the pipeline on inputs and prints findings (or, with
-// onConn, lets the caller print conns instead).
-func analyze(inputs []string, o *options, command string, stdout, stderr io.Writer, onConn func(*cw.Conn) error) int {
-	log := newLogger(stderr, o.verbose)
+// pipeline is what every subcommand that analyses traffic sets up the same
+// way from the shared flags: policy, enrichment, detectors and the flow
+// table's configuration.
+type pipeline struct {
+	log       *slog.Logger
+	policy    *policy.Policy
+	geo       *geo.Enricher
+	enrichers []cw.Enricher
+	jur       *detect.Jurisdiction
+	cargo     *dlp.Detector
+	detectors []cw.Detector
+	insp      *dlp.Inspector
+	flow      flow.Config
+}
+
+// close releases what the pipeline opened (the geo databases).
+func (pl *pipeline) close() { pl.geo.Close() }
+
+// newPipeline builds the pipeline from o; a non-zero code means the flags
+// or the files they name are unusable and the message is on stderr.
+func newPipeline(o *options, command string, stderr io.Writer) (*pipeline, int) {
+	pl := &pipeline{log: newLogger(stderr, o.verbose)}
 	if o.format != "table" && o.format != "jsonl" {
 		fmt.Fprintf(stderr, "cargowatch %s: --format %q: want table or jsonl\n", command, o.format)
-		return exitUsage
+		return nil, exitUsage
 	}
-	minSev, err := cw.ParseSeverity(o.minSeverity)
-	if err != nil {
-		fmt.Fprintf(stderr, "cargowatch %s: --min-severity: %v\n", command, err)
-		return exitUsage
-	}
-
 	p := policy.Default()
 	if o.policyFile != "" {
+		var err error
 		if p, err = policy.Load(o.policyFile); err != nil {
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
+	pl.policy = p
 	gcfg := geo.Config{CountryDB: o.countryDB, ASNDB: o.asnDB}
 	if o.locals != "" {
 		l, err := geo.ParseCIDRs(o.locals)
 		if err != nil {
 			fmt.Fprintf(stderr, "cargowatch %s: --local: %v\n", command, err)
-			return exitUsage
+			return nil, exitUsage
 		}
 		gcfg.Locals = l
 	}
 	g, err := geo.New(gcfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
-		return exitUsage
+		return nil, exitUsage
 	}
-	defer g.Close()
+	pl.geo = g
 	for _, ov := range p.Jurisdictions {
 		if err := g.AddJurisdiction(jurisdictionEntry(ov)); err != nil {
+			g.Close()
 			fmt.Fprintf(stderr, "cargowatch %s: policy %s: %v\n", command, p.Name, err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
-	enrichers := []cw.Enricher{g}
+	pl.enrichers = []cw.Enricher{g}
 	if o.assetsFile != "" {
 		inv, err := asset.LoadFile(o.assetsFile)
 		if err != nil {
+			g.Close()
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
-			return exitUsage
+			return nil, exitUsage
 		}
 		for _, e := range inv.Entries {
 			for _, a := range e.Allow {
 				if !policy.ValidAllow(a) {
+					g.Close()
 					fmt.Fprintf(stderr, "cargowatch %s: assets: %s:%d: allow %q: not a country code or group (EU, EEA, ADEQUACY)\n", command, o.assetsFile, e.Line, a)
-					return exitUsage
+					return nil, exitUsage
 				}
 			}
 		}
-		enrichers = append(enrichers, inv)
+		pl.enrichers = append(pl.enrichers, inv)
 	}
+
+	pl.jur = detect.NewJurisdiction(p)
+	var watched []string
+	for code := range p.Watch {
+		watched = append(watched, code)
+	}
+	pl.cargo = dlp.NewDetector(dlp.DetectorConfig{Watched: watched,
+		Allowed: func(local, remote cw.Endpoint) bool { return p.Evaluate(local, remote).Allowed }})
+	pl.detectors = []cw.Detector{pl.jur, pl.cargo}
+
+	pl.flow = flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows,
+		MaxBufferBytes: 64 << 20}
+	if o.inspect > 0 {
+		// Small windows and bodies with a cap on open Streams keep the
+		// worst case near 160 MiB (docs/ARCHITECTURE.md, memory bounds).
+		pl.insp = dlp.NewInspector(dlp.StreamConfig{MaxBytes: o.inspect, Window: 32 << 10, MaxBody: 256 << 10}, inspectMaxOpen)
+		pl.flow.Inspector, pl.flow.InspectBytes = inspector{pl.insp}, o.inspect
+	}
+	return pl, exitOK
+}
+
+// engineConfig is the engine's configuration for the pipeline; callers
+// add the store, the conn callback and progress.
+func (pl *pipeline) engineConfig() engine.Config {
+	return engine.Config{
+		Enrichers:  pl.enrichers,
+		Redact:     dlp.RedactConn,
+		Detectors:  pl.detectors,
+		IsInternet: geo.IsInternet,
+		Infer:      geo.NewOriginatorCounter(),
+		// The same counter over responders: its rule does not care which side.
+		InferResponders: geo.NewOriginatorCounter(),
+		Log:             pl.log,
+	}
+}
+
+// analyze runs the pipeline on inputs and prints findings (or, with
+// onConn, lets the caller print conns instead).
+func analyze(inputs []string, o *options, command string, stdout, stderr io.Writer, onConn func(*cw.Conn) error) int {
+	minSev, err := cw.ParseSeverity(o.minSeverity)
+	if err != nil {
+		fmt.Fprintf(stderr, "cargowatch %s: --min-severity: %v\n", command, err)
+		return exitUsage
+	}
+	pl, code := newPipeline(o, command, stderr)
+	if code != exitOK {
+		return code
+	}
+	defer pl.close()
+	log := pl.log
 
 	ctx, stop := interruptible(stderr)
 	defer stop()
@@ -168,37 +234,12 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		}
 		ins = checkInputs(ctx, store, inputs, log)
 	}
+	addDetectors(pl, store)
 
-	jur := detect.NewJurisdiction(p)
-	var watched []string
-	for code := range p.Watch {
-		watched = append(watched, code)
-	}
-	cargo := dlp.NewDetector(dlp.DetectorConfig{Watched: watched,
-		Allowed: func(local, remote cw.Endpoint) bool { return p.Evaluate(local, remote).Allowed }})
-	detectors := []cw.Detector{jur, cargo}
-
-	fcfg := flow.Config{TCPTimeout: o.tcpTimeout, UDPTimeout: o.udpTimeout, ICMPTimeout: o.udpTimeout, MaxFlows: o.maxFlows,
-		MaxBufferBytes: 64 << 20}
-	var insp *dlp.Inspector
-	if o.inspect > 0 {
-		// Small windows and bodies with a cap on open Streams keep the
-		// worst case near 160 MiB (docs/ARCHITECTURE.md, memory bounds).
-		insp = dlp.NewInspector(dlp.StreamConfig{MaxBytes: o.inspect, Window: 32 << 10, MaxBody: 256 << 10}, inspectMaxOpen)
-		fcfg.Inspector, fcfg.InspectBytes = inspector{insp}, o.inspect
-	}
-	src := flow.NewCaptureSource(inputs, fcfg, pcap.Options{})
-	ecfg := engine.Config{
-		Enrichers:  enrichers,
-		Redact:     dlp.RedactConn,
-		Detectors:  detectors,
-		IsInternet: geo.IsInternet,
-		Infer:      geo.NewOriginatorCounter(),
-		// The same counter over responders: its rule does not care which side.
-		InferResponders: geo.NewOriginatorCounter(),
-		OnConn:          onConn,
-		Log:             log,
-	}
+	srcs := openSources(inputs, pl)
+	ecfg := pl.engineConfig()
+	ecfg.Detectors = pl.detectors
+	ecfg.OnConn = onConn
 	// Conns and findings of inputs the store already holds are not stored
 	// again; a run over nothing new stores nothing but its run record.
 	if store != nil && len(ins.fresh) > 0 {
@@ -208,10 +249,10 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	var bar *progress
 	// A bar only for a person watching: not when output goes to a pipe or file.
 	if !o.quiet && isTerminal(stderr) && isTerminal(stdout) {
-		bar = newProgress(stderr, src)
+		bar = newProgress(stderr, srcs)
 		ecfg.Progress = bar.update
 	}
-	res, err := engine.Run(ctx, []cw.Source{src}, ecfg)
+	res, err := engine.Run(ctx, srcs.all, ecfg)
 	if bar != nil {
 		bar.done()
 	}
@@ -219,12 +260,15 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
 		return exitFail
 	}
-	code := reportInputErrors(stderr, command, res.Err)
-	st := src.Stats()
+	code = reportInputErrors(stderr, command, res.Err)
+	var st flow.SourceStats
+	if srcs.capture != nil {
+		st = srcs.capture.Stats()
+	}
 	log.Info("run finished", "conns", res.Conns, "findings", len(res.Findings), "stats", fmt.Sprintf("%+v", st))
-	if insp != nil && insp.Skipped > 0 {
+	if pl.insp != nil && pl.insp.Skipped > 0 {
 		log.Warn("more cleartext TCP flows were open at once than are inspected; the rest went uninspected",
-			"skipped_flows", insp.Skipped, "max_open", inspectMaxOpen)
+			"skipped_flows", pl.insp.Skipped, "max_open", inspectMaxOpen)
 	}
 	if st.Table.Evicted > 0 {
 		log.Warn("flow table full: flows were emitted before they ended (raise --max-flows)",
@@ -256,8 +300,8 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		for _, p := range res.Inferred {
 			run.Locals = append(run.Locals, p.String()+" (inferred)")
 		}
-		run.Stats = map[string]any{"conns": res.Conns, "no_local": res.NoLocal, "findings": len(res.Findings), "source": st,
-			"inspected_bytes": cargo.Inspected, "uninspected_bytes": cargo.Uninspected}
+		run.Stats = map[string]any{"conns": res.Conns, "no_local": res.NoLocal, "findings": len(res.Findings), "source": srcs.stats(),
+			"inspected_bytes": pl.cargo.Inspected, "uninspected_bytes": pl.cargo.Uninspected}
 		if err := store.FinishRun(ctx, run); err != nil {
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
 			return exitFail
@@ -272,7 +316,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 			shown = append(shown, f)
 		}
 	}
-	if err := printFindings(stdout, o.format, shown, jur); err != nil {
+	if err := printFindings(stdout, o.format, shown, pl.jur); err != nil {
 		fmt.Fprintf(stderr, "cargowatch %s: writing output: %v\n", command, err)
 		return exitFail
 	}
@@ -281,7 +325,7 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "\nRead %d packets (%s) from %d files: %d conversations (%d with no local side); %d truncated or malformed packets skipped; %d flows evicted early.\n",
 			r.Packets, format.Bytes(r.Bytes), r.Files, res.Conns, res.NoLocal, r.Truncated+r.Malformed, st.Table.Evicted)
 		fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d cleartext TCP flows open at once): %s.\n",
-			format.Bytes(cargo.Inspected), inspectMaxOpen, format.Bytes(cargo.Uninspected))
+			format.Bytes(pl.cargo.Inspected), inspectMaxOpen, format.Bytes(pl.cargo.Uninspected))
 	}
 	return code
 }
