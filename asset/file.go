@@ -1,5 +1,13 @@
 // Package asset knows the hub's devices: the assets file that names them
-// (CSV or YAML) and, later, what passive discovery adds to it.
+// (CSV or YAML), and the passive inventory (Discovery) that learns hosts,
+// vendors, names, services, OT roles and peers from traffic and reports
+// ot_egress and new_asset findings. See docs/assets.md.
+//
+// Memory is bounded whatever the input: Discovery keeps at most MaxHosts
+// hosts (DefaultMaxHosts, 65,536), MaxPeers peer entries per host
+// (DefaultMaxPeers, 256) and MaxPeerEntries in all (DefaultMaxPeerEntries,
+// 262,144): about 150 MB with every cap reached (BenchmarkDiscoveryFull).
+// What does not fit is counted, not kept.
 package asset
 
 import (
@@ -28,7 +36,11 @@ type Entry struct {
 	Zone   string
 	Owner  string
 	Allow  []string // allowed destinations (countries, groups or CIDRs), kept for policy
-	Line   int
+	// ZoneAllow lists the zones this entry's zone may talk to besides
+	// itself ("internet" for home-country Internet peers). Rows of one
+	// zone add up: the union is the zone's conduit list.
+	ZoneAllow []string
+	Line      int
 }
 
 // Inventory maps addresses to the assets file's entries.
@@ -37,7 +49,14 @@ type Inventory struct {
 	prefixes []*Entry // CIDR entries, longest prefix first
 	byMAC    map[string]*Entry
 	Entries  []*Entry
+	// conduits maps a zone to the zones it may reach, for zones whose rows
+	// declare zone_allow; a zone absent here declares nothing.
+	conduits map[string]map[string]bool
 }
+
+// ZoneInternet in zone_allow lets a zone's hosts talk to Internet peers in
+// the policy's home jurisdictions without an ot_egress finding.
+const ZoneInternet = "internet"
 
 // maxFile bounds what LoadFile reads: about a million assets. Anything
 // larger, or a device or pipe that never ends, is a wrong path.
@@ -78,8 +97,21 @@ func Parse(name string, data []byte) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := &Inventory{byAddr: map[netip.Addr]*Entry{}, byMAC: map[string]*Entry{}, Entries: entries}
+	if err := checkZones(name, entries); err != nil {
+		return nil, err
+	}
+	inv := &Inventory{byAddr: map[netip.Addr]*Entry{}, byMAC: map[string]*Entry{}, Entries: entries, conduits: map[string]map[string]bool{}}
 	for _, e := range entries {
+		if len(e.ZoneAllow) > 0 {
+			m := inv.conduits[e.Zone]
+			if m == nil {
+				m = map[string]bool{}
+				inv.conduits[e.Zone] = m
+			}
+			for _, z := range e.ZoneAllow {
+				m[z] = true
+			}
+		}
 		if e.Prefix.IsValid() {
 			if e.Prefix.IsSingleIP() {
 				inv.byAddr[e.Prefix.Addr()] = e
@@ -95,7 +127,7 @@ func Parse(name string, data []byte) (*Inventory, error) {
 	return inv, nil
 }
 
-var csvColumns = []string{"name", "address", "role", "zone", "owner", "allow"}
+var csvColumns = []string{"name", "address", "role", "zone", "owner", "allow", "zone_allow"}
 
 func parseCSV(name string, data []byte) ([]*Entry, error) {
 	r := csv.NewReader(bytes.NewReader(data))
@@ -136,6 +168,7 @@ func parseCSV(name string, data []byte) ([]*Entry, error) {
 		}
 		e := &Entry{Name: get("name"), Role: get("role"), Zone: get("zone"), Owner: get("owner"), Line: line}
 		e.Allow = splitList(get("allow"))
+		e.ZoneAllow = splitList(get("zone_allow"))
 		if err := e.setAddress(get("address")); err != nil {
 			return nil, fmt.Errorf("assets: %s:%d: %w", name, line, err)
 		}
@@ -159,6 +192,8 @@ type yamlEntry struct {
 	Zone    string   `yaml:"zone"`
 	Owner   string   `yaml:"owner"`
 	Allow   []string `yaml:"allow"`
+	// ZoneAllow takes a list or one string ("a;b" like a CSV cell).
+	ZoneAllow yaml.Node `yaml:"zone_allow"`
 }
 
 func parseYAML(name string, data []byte) ([]*Entry, error) {
@@ -194,12 +229,73 @@ func parseYAML(name string, data []byte) ([]*Entry, error) {
 			return nil, fmt.Errorf("assets: %s:%d: %w", name, n.Line, err)
 		}
 		e := &Entry{Name: y.Name, Role: y.Role, Zone: y.Zone, Owner: y.Owner, Allow: y.Allow, Line: n.Line}
+		switch y.ZoneAllow.Kind {
+		case 0:
+		case yaml.ScalarNode:
+			e.ZoneAllow = splitList(y.ZoneAllow.Value)
+		case yaml.SequenceNode:
+			for _, z := range y.ZoneAllow.Content {
+				if z.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("assets: %s:%d: zone_allow: want zone names", name, z.Line)
+				}
+				e.ZoneAllow = append(e.ZoneAllow, splitList(z.Value)...)
+			}
+		default:
+			return nil, fmt.Errorf("assets: %s:%d: zone_allow: want a zone name or a list of them", name, y.ZoneAllow.Line)
+		}
 		if err := e.setAddress(y.Address); err != nil {
 			return nil, fmt.Errorf("assets: %s:%d: %w", name, n.Line, err)
 		}
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// checkZones rejects conduit lists that cannot mean what their author
+// wanted: zone_allow on a row without a zone, or naming a zone that no row
+// declares (a typo would otherwise silently allow nothing).
+func checkZones(name string, entries []*Entry) error {
+	zones := map[string]bool{}
+	for _, e := range entries {
+		if e.Zone != "" {
+			zones[e.Zone] = true
+		}
+	}
+	for _, e := range entries {
+		if len(e.ZoneAllow) > 0 && e.Zone == "" {
+			return fmt.Errorf("assets: %s:%d: zone_allow without a zone: say which zone it lets out", name, e.Line)
+		}
+		for _, z := range e.ZoneAllow {
+			if z != ZoneInternet && !zones[z] {
+				return fmt.Errorf("assets: %s:%d: zone_allow %q: no row has that zone (zones: %s, or %q)", name, e.Line, z, strings.Join(sortedKeys(zones), ", "), ZoneInternet)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Conduits reports whether zone declares a conduit list (zone_allow) and,
+// if so, whether it lets the zone talk to peerZone ("" for a host the
+// assets file does not place, ZoneInternet for an Internet peer). A host's
+// own zone is always allowed.
+func (inv *Inventory) Conduits(zone, peerZone string) (declared, allowed bool) {
+	if inv == nil {
+		return false, false
+	}
+	m, ok := inv.conduits[zone]
+	if !ok {
+		return false, false
+	}
+	return true, peerZone == zone || m[peerZone]
 }
 
 // setAddress accepts an IP, a CIDR, a MAC, or "IP MAC" / "IP;MAC".

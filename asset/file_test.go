@@ -84,10 +84,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("name,address,role,zone,owner\nplc-1,10.0.0.5,crane-plc,ot-crane,ops\n"))
 	f.Add([]byte("assets:\n  - name: hmi\n    address: 10.0.0.9\n"))
 	f.Add([]byte("- {name: x, address: \"fe80::/10\"}\n"))
+	f.Add([]byte("name,address,zone,zone_allow\na,10.0.0.1,ot-cell,it;internet\nb,10.0.1.0/24,it,\n"))
+	f.Add([]byte("- {name: a, address: 10.0.0.1, zone: ot, zone_allow: [it, internet]}\n- {address: 10.1.0.0/16, zone: it}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		inv, err := Parse("fuzz", data)
 		if err == nil {
 			inv.Lookup(netip.MustParseAddr("10.0.0.5"), "00:1b:1b:00:00:01")
+			for _, e := range inv.Entries {
+				inv.Conduits(e.Zone, "it")
+			}
 		}
 	})
 }

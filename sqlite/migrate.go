@@ -180,6 +180,7 @@ WITH x AS (
 )
 INSERT INTO first_seen_remote SELECT remote_ip, min(ts), max(te) FROM x GROUP BY 1;
 `},
+	{3, "asset first seen", migrationAssets},
 }
 
 // ErrForeign is returned for a SQLite file that holds tables but no
