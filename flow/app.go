@@ -7,6 +7,7 @@ import (
 
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/dissect"
+	"github.com/cargowatch/cargowatch/ot"
 )
 
 // appState is what a flow carries once payload arrives: reassembly
@@ -28,7 +29,23 @@ type appState struct {
 	http  []cw.HTTP
 	names []cw.HostName
 	sink  StreamSink
+
+	// OT and remote-access protocol parsing: identified from the
+	// dissection buffers, then fed every in-order byte or datagram.
+	otState uint8 // otPending, otYes, otNo
+	otTries uint8 // UDP datagrams tried while pending
+	ot      *ot.Session
 }
+
+const (
+	otPending uint8 = iota
+	otYes
+	otNo
+)
+
+// otUDPTries is how many datagrams of a UDP flow may fail identification
+// before the flow is taken as not OT: the rules judge one datagram each.
+const otUDPTries = 4
 
 const (
 	dnsUnknown uint8 = iota
@@ -54,6 +71,9 @@ type dirState struct {
 	gapped    bool
 	inspected int64
 	dns       dnsFramer
+	// delivered counts in-order bytes handed to deliver, so that an OT
+	// parser started late knows whether bytes past buf were missed.
+	delivered int64
 }
 
 type dnsFramer struct {
@@ -101,7 +121,8 @@ func (t *Table) release(n int) { t.stats.BufferedBytes -= int64(n) }
 func (t *Table) wants(f *flow, a *appState, i int) bool {
 	d := &a.dir[i]
 	return !d.bufDone || a.dnsState != dnsNo && !d.dns.dead ||
-		a.sink != nil && d.inspected < t.cfg.InspectBytes && a.tls == nil
+		a.sink != nil && d.inspected < t.cfg.InspectBytes && a.tls == nil ||
+		a.ot != nil && a.ot.Wants(i == 0)
 }
 
 // dataSent is the reassembler: in-order bytes go straight to the
@@ -246,6 +267,9 @@ func (t *Table) markGap(f *flow, a *appState, isOrig bool) {
 		t.stats.ReassemblyGaps++
 		t.tryTLS(a, isOrig)
 	}
+	if a.ot != nil {
+		a.ot.Gap(isOrig)
+	}
 	if d.dns.nh > 0 || d.dns.need > 0 {
 		d.dns.dead = true
 		t.release(cap(d.dns.msg))
@@ -259,6 +283,8 @@ func (t *Table) markGap(f *flow, a *appState, isOrig bool) {
 func (t *Table) deliver(f *flow, a *appState, isOrig bool, b []byte) {
 	i := dirIdx(isOrig)
 	d := &a.dir[i]
+	d.delivered += int64(len(b))
+	grew := false
 	if !d.bufDone {
 		n := min(t.cfg.DissectBytes-len(d.buf), len(b))
 		if n > 0 && len(d.buf)+n > cap(d.buf) {
@@ -266,9 +292,10 @@ func (t *Table) deliver(f *flow, a *appState, isOrig bool, b []byte) {
 			// the accounting always equals the capacity held.
 			nc := min(max(2*cap(d.buf), len(d.buf)+n, 512), t.cfg.DissectBytes)
 			if t.reserve(nc - cap(d.buf)) {
+				// The reservation is the growth only: the old capacity
+				// was accounted when it was taken.
 				nb := make([]byte, len(d.buf), nc)
 				copy(nb, d.buf)
-				t.release(cap(d.buf))
 				d.buf = nb
 			} else {
 				n = 0
@@ -277,11 +304,20 @@ func (t *Table) deliver(f *flow, a *appState, isOrig bool, b []byte) {
 		}
 		if n > 0 {
 			d.buf = append(d.buf, b[:n]...)
+			grew = true
 		}
 		if len(d.buf) >= t.cfg.DissectBytes {
 			d.bufDone = true
 		}
 		t.tryTLS(a, isOrig)
+	}
+	switch a.otState {
+	case otYes:
+		a.ot.Stream(isOrig, b)
+	case otPending:
+		if grew {
+			t.identifyOT(f, a, false)
+		}
 	}
 	if f.proto == 6 && a.dnsState != dnsNo && !d.dns.dead {
 		t.feedDNS(f, a, isOrig, b)
@@ -315,6 +351,7 @@ func (t *Table) datagram(f *flow, isOrig bool, b []byte) {
 		}
 		d.bufDone = true
 	}
+	t.datagramOT(f, a, isOrig, b)
 	if a.dnsState != dnsNo {
 		ok := t.dnsMessage(a, b)
 		switch {
@@ -327,6 +364,64 @@ func (t *Table) datagram(f *flow, isOrig bool, b []byte) {
 	t.inspect(a, i, isOrig, b)
 	t.maybeAnalyze(f, a)
 }
+
+// identifyOT names the flow's OT or remote-access protocol from the
+// dissection buffers (TCP) and, once named, starts its parser with those
+// buffers: bytes a direction delivered past its buffer before that are a
+// gap for the parser. final says no more bytes will reach the buffers.
+func (t *Table) identifyOT(f *flow, a *appState, final bool) {
+	if f.proto != 6 {
+		return
+	}
+	name, done := ot.Identify("tcp", a.dir[0].buf, a.dir[1].buf, f.origPort, f.respPort, final)
+	if !done {
+		return
+	}
+	if name == "" {
+		a.otState = otNo
+		return
+	}
+	a.ot = ot.NewSession(name, otBudget{t})
+	a.otState = otYes
+	for i := range a.dir {
+		d := &a.dir[i]
+		a.ot.Stream(i == 0, d.buf)
+		if d.gapped || d.delivered > int64(len(d.buf)) {
+			a.ot.Gap(i == 0)
+		}
+	}
+}
+
+// datagramOT: UDP rules judge one datagram each, so every datagram is
+// tried until one is named or otUDPTries have failed; from then on each
+// goes to the parser.
+func (t *Table) datagramOT(f *flow, a *appState, isOrig bool, b []byte) {
+	switch a.otState {
+	case otYes:
+		a.ot.Datagram(isOrig, b)
+	case otPending:
+		o, r := b, []byte(nil)
+		if !isOrig {
+			o, r = nil, b
+		}
+		name, _ := ot.Identify("udp", o, r, f.origPort, f.respPort, true)
+		if name == "" {
+			if a.otTries++; a.otTries >= otUDPTries {
+				a.otState = otNo
+			}
+			return
+		}
+		a.ot = ot.NewSession(name, otBudget{t})
+		a.otState = otYes
+		a.ot.Datagram(isOrig, b)
+	}
+}
+
+// otBudget lets OT parsers' frame buffers count against MaxBufferBytes.
+type otBudget struct{ t *Table }
+
+func (b otBudget) Reserve(n int) bool { return b.t.reserve(n) }
+func (b otBudget) Release(n int)      { b.t.release(n) }
 
 func dnsPort(p uint16) bool { return p == 53 || p == 5353 || p == 5355 || p == 137 }
 
@@ -463,6 +558,9 @@ func (t *Table) analyze(f *flow, a *appState) {
 		return
 	}
 	a.analyzed = true
+	if a.otState == otPending && f.proto == 6 {
+		t.identifyOT(f, a, true)
+	}
 	o, r := a.dir[0].buf, a.dir[1].buf
 	if f.proto == 6 && len(o) > 0 && o[0] >= 'A' && o[0] <= 'Z' {
 		if reqs, err := dissect.HTTPRequests(o, t.cfg.MaxHTTPPerFlow); err == nil || len(reqs) > 0 {
@@ -504,6 +602,17 @@ func (t *Table) finishApp(f *flow, c *cw.Conn) {
 	}
 	t.analyze(f, a)
 	c.Service = a.service
+	if a.ot != nil {
+		o := a.ot.OT()
+		a.ot.Close()
+		a.ot = nil
+		// dissect's rules and ours must agree, except that a protocol
+		// riding on TLS (AnyDesk) is more specific than "ssl".
+		if c.Service == "" || c.Service == "ssl" || c.Service == o.Protocol {
+			c.Service = o.Protocol
+			c.OT = o
+		}
+	}
 	c.DNS, c.DNSDropped, c.HTTP, c.HostNames = a.dns, a.dnsDrop, a.http, a.names
 	switch {
 	case a.tls != nil:
