@@ -49,6 +49,7 @@ type options struct {
 	udpTimeout  time.Duration
 	maxFlows    int
 	inspect     int64
+	quietFile   string
 }
 
 func (o *options) register(fs *flag.FlagSet, withDB bool) {
@@ -68,6 +69,7 @@ func (o *options) register(fs *flag.FlagSet, withDB bool) {
 	fs.DurationVar(&o.tcpTimeout, "tcp-timeout", 5*time.Minute, "TCP idle timeout (capture time)")
 	fs.DurationVar(&o.udpTimeout, "udp-timeout", time.Minute, "UDP and ICMP idle timeout (capture time)")
 	fs.IntVar(&o.maxFlows, "max-flows", 250000, "flow table cap (about 900 bytes each); the least recently active flow is evicted (and counted) beyond it")
+	fs.StringVar(&o.quietFile, "quiet-domains", "", "file of domains (one per line) whose DNS-tunnelling scores are lowered, replacing the built-in CDN/telemetry list")
 	fs.Int64Var(&o.inspect, "inspect-bytes", 1<<20, "payload inspected for cargo data per flow direction (0 = none)")
 }
 
@@ -98,6 +100,11 @@ type pipeline struct {
 	detectors []cw.Detector
 	insp      *dlp.Inspector
 	flow      flow.Config
+	// finalize, when set, annotates and combines all detectors' findings
+	// before they are ranked and stored.
+	finalize func(context.Context, []cw.Finding) []cw.Finding
+	// quiet is the DNS-tunnelling quiet list (nil: the built-in one).
+	quiet []string
 }
 
 // close releases what the pipeline opened (the geo databases).
@@ -160,6 +167,19 @@ func newPipeline(o *options, command string, stderr io.Writer) (*pipeline, int) 
 			}
 		}
 		pl.enrichers = append(pl.enrichers, inv)
+	}
+
+	if o.quietFile != "" {
+		f, err := os.Open(o.quietFile)
+		if err == nil {
+			pl.quiet, err = detect.ParseQuietDomains(f, o.quietFile)
+			f.Close()
+		}
+		if err != nil {
+			g.Close()
+			fmt.Fprintf(stderr, "cargowatch %s: --quiet-domains: %v\n", command, err)
+			return nil, exitUsage
+		}
 	}
 
 	pl.jur = detect.NewJurisdiction(p)
@@ -321,11 +341,27 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		return exitFail
 	}
 	if o.format == "table" {
-		r := st.Reader
-		fmt.Fprintf(stdout, "\nRead %d packets (%s) from %d files: %d conversations (%d with no local side); %d truncated or malformed packets skipped; %d flows evicted early.\n",
-			r.Packets, format.Bytes(r.Bytes), r.Files, res.Conns, res.NoLocal, r.Truncated+r.Malformed, st.Table.Evicted)
-		fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d cleartext TCP flows open at once): %s.\n",
-			format.Bytes(pl.cargo.Inspected), inspectMaxOpen, format.Bytes(pl.cargo.Uninspected))
+		fmt.Fprintln(stdout)
+		if srcs.capture != nil {
+			r := st.Reader
+			fmt.Fprintf(stdout, "Read %d packets (%s) from %d capture files; %d truncated or malformed packets skipped; %d flows evicted early.\n",
+				r.Packets, format.Bytes(r.Bytes), r.Files, r.Truncated+r.Malformed, st.Table.Evicted)
+		}
+		if srcs.zeek != nil {
+			z := srcs.zeek.Stats()
+			fmt.Fprintf(stdout, "Read %d Zeek log files: %d conn records, %d dns/ssl/http/files records joined to them; %d malformed lines skipped.\n",
+				z.Files, z.Records, z.Side, z.Malformed)
+		}
+		if srcs.suricata != nil {
+			e := srcs.suricata.Stats()
+			fmt.Fprintf(stdout, "Read %d Suricata EVE files: %d flow events, %d netflow records; %d malformed lines skipped.\n",
+				e.Files, e.Flows, e.Netflows, e.Malformed)
+		}
+		fmt.Fprintf(stdout, "%d conversations (%d with no local side).\n", res.Conns, res.NoLocal)
+		if srcs.capture != nil {
+			fmt.Fprintf(stdout, "Payload inspected for cargo data: %s; not inspected (encrypted, over --inspect-bytes, or more than %d cleartext TCP flows open at once): %s.\n",
+				format.Bytes(pl.cargo.Inspected), inspectMaxOpen, format.Bytes(pl.cargo.Uninspected))
+		}
 	}
 	return code
 }

@@ -37,6 +37,7 @@ func commands() []command {
 	return []command{
 		{"analyze", "analyse captures and report findings", cmdAnalyze},
 		{"flows", "print the conversations (Zeek conn.log names) of captures or of the store", cmdFlows},
+		{"assets", "inventory of hosts, roles and OT protocols, and the communication map", cmdAssets},
 		{"scan", "find cargo data (container numbers, air waybills, ...) in files", cmdScan},
 		{"demo", "simulate a hub's traffic, analyse it and print the findings", cmdDemo},
 		{"version", "print the version", cmdVersion},
