@@ -50,6 +50,7 @@ type options struct {
 	maxFlows    int
 	inspect     int64
 	quietFile   string
+	baseline    time.Duration
 }
 
 func (o *options) register(fs *flag.FlagSet, withDB bool) {
@@ -69,6 +70,7 @@ func (o *options) register(fs *flag.FlagSet, withDB bool) {
 	fs.DurationVar(&o.tcpTimeout, "tcp-timeout", 5*time.Minute, "TCP idle timeout (capture time)")
 	fs.DurationVar(&o.udpTimeout, "udp-timeout", time.Minute, "UDP and ICMP idle timeout (capture time)")
 	fs.IntVar(&o.maxFlows, "max-flows", 250000, "flow table cap (about 900 bytes each); the least recently active flow is evicted (and counted) beyond it")
+	fs.DurationVar(&o.baseline, "baseline", asset.DefaultBaseline, "with a store: a device first seen this long after the store's history began is new (new_asset)")
 	fs.StringVar(&o.quietFile, "quiet-domains", "", "file of domains (one per line) whose DNS-tunnelling scores are lowered, replacing the built-in CDN/telemetry list")
 	fs.Int64Var(&o.inspect, "inspect-bytes", 1<<20, "payload inspected for cargo data per flow direction (0 = none)")
 }
@@ -255,6 +257,9 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 		ins = checkInputs(ctx, store, inputs, log)
 	}
 	addDetectors(pl, store)
+	if d := discoveryOf(pl); d != nil {
+		d.SetBaseline(o.baseline)
+	}
 
 	srcs := openSources(inputs, pl)
 	ecfg := pl.engineConfig()

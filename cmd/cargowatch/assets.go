@@ -25,7 +25,6 @@ func cmdAssets(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	o.register(fs, true)
 	mapJSON := fs.String("map-json", "", "write the communication map (nodes and edges) as JSON to this file")
 	mapDOT := fs.String("map-dot", "", "write the communication map as a Graphviz digraph to this file")
-	baseline := fs.Duration("baseline", asset.DefaultBaseline, "a device first seen this long after the store's history began is new (new_asset)")
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
@@ -64,7 +63,7 @@ func cmdAssets(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cargowatch assets: internal error: no inventory detector in the pipeline")
 		return exitFail
 	}
-	disc.SetBaseline(*baseline)
+	disc.SetBaseline(o.baseline)
 
 	srcs := openSources(fs.Args(), pl)
 	ecfg := pl.engineConfig()
