@@ -119,7 +119,9 @@ func (j *Jurisdiction) Observe(c *cargowatch.Conn) {
 	default:
 		return // local-to-local or nothing local: not ours to judge
 	}
-	if rem.Addr.IsValid() && !policy.Internet(rem.Addr) {
+	// A remote side without an address is a layer-2 exchange (PROFINET
+	// DCP): it never left the link, so no jurisdiction holds it.
+	if !policy.Internet(rem.Addr) {
 		return
 	}
 	out, in = max(out, 0), max(in, 0)

@@ -81,7 +81,7 @@ func (t *ConnTable) Write(c *cw.Conn) error {
 	}
 	_, err := fmt.Fprintf(t.w, connRow,
 		c.TS.UTC().Format("2006-01-02 15:04:05"), c.UID,
-		hostPort(c.Orig), hostPort(c.Resp), c.Proto, orDash(c.Service), c.State,
+		connEnd(c.Orig), connEnd(c.Resp), c.Proto, orDash(c.Service), c.State,
 		Bytes(c.OrigBytes), Bytes(c.RespBytes), orDash(c.Resp.Name), where(&c.Resp))
 	return err
 }
@@ -109,6 +109,15 @@ func dstLabel(f *cw.Finding) string {
 		s += " " + f.Dst.Org
 	}
 	return s
+}
+
+// connEnd names a side of a conversation; a layer-2 one (PROFINET DCP)
+// has an address only when the device announced it, so the MAC stands in.
+func connEnd(e cw.Endpoint) string {
+	if !e.Addr.IsValid() && e.MAC != "" {
+		return e.MAC
+	}
+	return hostPort(e)
 }
 
 func hostPort(e cw.Endpoint) string {

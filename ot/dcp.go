@@ -53,22 +53,27 @@ func ParseDCP(b []byte) (*DCPMessage, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("dcp: %d bytes: no frame id", len(b))
 	}
-	m := &DCPMessage{FrameID: uint16(be16(b))}
-	if m.FrameID < 0xfefc || m.FrameID > 0xfeff {
+	// Checked before anything is allocated: cyclic real-time frames,
+	// which share the EtherType, come every millisecond.
+	fid := uint16(be16(b))
+	if fid < 0xfefc || fid > 0xfeff {
 		return nil, ErrNotDCP
 	}
+	m := &DCPMessage{FrameID: fid}
 	if len(b) < 12 {
 		return nil, fmt.Errorf("dcp: frame id %#04x: header cut at %d bytes", m.FrameID, len(b))
 	}
 	svc, typ := b[2], b[3]
+	// Service ids as IEC 61158-6-10 numbers them (and Wireshark's pn_dcp
+	// decodes them): 3 Get, 4 Set, 5 Identify, 6 Hello.
 	switch svc {
-	case 1:
-		m.Service = "get"
-	case 2:
-		m.Service = "set"
 	case 3:
-		m.Service = "identify"
+		m.Service = "get"
 	case 4:
+		m.Service = "set"
+	case 5:
+		m.Service = "identify"
+	case 6:
 		m.Service = "hello"
 	default:
 		return nil, fmt.Errorf("dcp: frame id %#04x: service id %d unknown", m.FrameID, svc)

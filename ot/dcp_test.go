@@ -28,7 +28,7 @@ func dcpBlock(opt, sub byte, v ...byte) []byte {
 }
 
 func TestDCP(t *testing.T) {
-	identifyResp := dcpFrame(0xfeff, 3, 1,
+	identifyResp := dcpFrame(0xfeff, 5, 1,
 		dcpBlock(2, 2, append([]byte{0, 0}, "crane-plc-3"...)...),
 		dcpBlock(2, 1, append([]byte{0, 0}, "S7-1500"...)...),
 		dcpBlock(2, 3, 0, 0, 0x00, 0x2a, 0x01, 0x0e),
@@ -47,7 +47,7 @@ func TestDCP(t *testing.T) {
 		t.Errorf("device %q", d)
 	}
 
-	set := dcpFrame(0xfefd, 2, 0,
+	set := dcpFrame(0xfefd, 4, 0,
 		dcpBlock(2, 2, append([]byte{0, 1}, "evil"...)...),
 		dcpBlock(5, 5, 0, 0))
 	m, err = ParseDCP(set)
@@ -55,14 +55,14 @@ func TestDCP(t *testing.T) {
 		t.Errorf("set: %+v %v", m, err)
 	}
 
-	req := dcpFrame(0xfefe, 3, 0, dcpBlock(2, 2, []byte("crane-plc-3")...))
+	req := dcpFrame(0xfefe, 5, 0, dcpBlock(2, 2, []byte("crane-plc-3")...))
 	if m, err = ParseDCP(req); err != nil || m.StationName != "crane-plc-3" || m.Response {
 		t.Errorf("identify request: %+v %v", m, err)
 	}
 }
 
 func TestDCPErrors(t *testing.T) {
-	long := dcpFrame(0xfeff, 3, 1, dcpBlock(2, 2, 0, 0, 'a'))
+	long := dcpFrame(0xfeff, 5, 1, dcpBlock(2, 2, 0, 0, 'a'))
 	long[len(long)-5] = 9 // block length past the data
 	tests := []struct {
 		name string
@@ -73,7 +73,7 @@ func TestDCPErrors(t *testing.T) {
 		{"short", []byte{0xfe}, nil},
 		{"cut header", []byte{0xfe, 0xff, 3, 1}, nil},
 		{"service", dcpFrame(0xfeff, 9, 1), nil},
-		{"type", dcpFrame(0xfeff, 3, 7), nil},
+		{"type", dcpFrame(0xfeff, 5, 7), nil},
 		{"block length", long, nil},
 	}
 	for _, tt := range tests {
@@ -85,9 +85,9 @@ func TestDCPErrors(t *testing.T) {
 }
 
 func FuzzDCP(f *testing.F) {
-	f.Add(dcpFrame(0xfeff, 3, 1, dcpBlock(2, 2, 0, 0, 'a', 'b'), dcpBlock(1, 2, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
-	f.Add(dcpFrame(0xfefd, 2, 0, dcpBlock(5, 5, 0, 0), dcpBlock(1, 2, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
-	f.Add(dcpFrame(0xfefc, 4, 0, dcpBlock(2, 3, 0, 0, 1, 2, 3, 4)))
+	f.Add(dcpFrame(0xfeff, 5, 1, dcpBlock(2, 2, 0, 0, 'a', 'b'), dcpBlock(1, 2, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
+	f.Add(dcpFrame(0xfefd, 4, 0, dcpBlock(5, 5, 0, 0), dcpBlock(1, 2, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
+	f.Add(dcpFrame(0xfefc, 6, 0, dcpBlock(2, 3, 0, 0, 1, 2, 3, 4)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseDCP(data)
 		if err == nil && m == nil {

@@ -15,6 +15,7 @@ const (
 	vMalformed
 	vUnknownLink
 	vFragment // held for reassembly or dropped by it (counted there)
+	vL2       // a layer-2 frame returned without IP (PROFINET)
 )
 
 // Link types (https://www.tcpdump.org/linktypes.html).
@@ -119,11 +120,27 @@ func (d *decoder) etherType(p *Packet, et uint16, b []byte) verdict {
 			return d.mpls(p, b)
 		case 0x8864:
 			return d.pppoe(p, b)
+		case EtherTypePROFINET:
+			return l2(p, et, b)
 		default:
 			return vNonIP
 		}
 	}
 	return vMalformed
+}
+
+// l2 returns a frame that has no IP layer but that the flow table wants.
+// Nothing in it is checked here: which of its frames are well formed is
+// the protocol parser's business, and a runt is still a frame seen.
+func l2(p *Packet, et uint16, b []byte) verdict {
+	// Inside a tunnel the outer IP header already filled the IP fields;
+	// they describe the tunnel, not this frame.
+	*p = Packet{SrcMAC: p.SrcMAC, DstMAC: p.DstMAC, HasMAC: p.HasMAC, VLAN: p.VLAN, Tunnel: p.Tunnel}
+	p.EtherType = et
+	p.Payload = b
+	p.PayloadLen = len(b)
+	p.IPLen = len(b)
+	return vL2
 }
 
 // llc handles 802.2 LLC; only SNAP with an EtherType carries IP here.

@@ -9,6 +9,11 @@ import (
 // tunnels and IP fragment reassembly: what the flow table needs and no more.
 // Payload aliases the reader's buffers and is valid only until the next
 // call to Reader.Next.
+//
+// A few layer-2 protocols matter without IP (PROFINET DCP names and
+// readdresses PLCs): their frames are returned too, with EtherType set,
+// Src and Dst invalid, Proto and ports zero, and Payload the frame after
+// its EtherType and VLAN tags (Ethernet padding included).
 type Packet struct {
 	TS       time.Time
 	Src, Dst netip.Addr
@@ -33,9 +38,18 @@ type Packet struct {
 	VLAN           uint16 // innermost VLAN id, 0 when none
 	Tunnel         string // outermost tunnel removed: "gre", "erspan", "vxlan", "teredo", "ipip", ""
 
+	// EtherType is non-zero only for layer-2 frames (EtherTypePROFINET);
+	// IP packets leave it 0 whatever carried them. PayloadLen and IPLen are
+	// then both the length of Payload.
+	EtherType uint16
+
 	// Input is the capture file (or interface) the packet came from.
 	Input string
 }
+
+// EtherTypePROFINET is the one EtherType whose frames are returned without
+// IP: PROFINET (DCP, and the cyclic real-time data that shares it).
+const EtherTypePROFINET = 0x8892
 
 // TCP flag bits.
 const (

@@ -1,8 +1,9 @@
 // Package pcap reads pcap and pcapng captures (plain or gzip-compressed)
 // and decodes them into IP packets for the flow table: link layers, VLAN,
 // MPLS and PPPoE, tunnels (GRE, ERSPAN, VXLAN, Geneve, Teredo, IP-in-IP)
-// and IP fragment reassembly. Several captures are merged into one
-// time-ordered stream.
+// and IP fragment reassembly. PROFINET frames (EtherType 0x8892), which
+// carry no IP, are returned as well, marked by Packet.EtherType. Several
+// captures are merged into one time-ordered stream.
 package pcap
 
 import (
@@ -40,8 +41,8 @@ const (
 )
 
 // Stats counts what the reader saw. Every frame read is counted once in
-// Packets and, unless it was an IP fragment, in exactly one of IP, NonIP,
-// Truncated, Malformed and UnknownLink.
+// Packets and, unless it was an IP fragment, in exactly one of IP, L2,
+// NonIP, Truncated, Malformed and UnknownLink.
 type Stats struct {
 	Files   int64 // capture files opened
 	Skipped int64 // files in input directories that were not captures
@@ -49,6 +50,7 @@ type Stats struct {
 	Bytes   int64 // captured bytes of those frames
 
 	IP          int64 // IP packets returned (reassembled datagrams count once)
+	L2          int64 // layer-2 frames returned (PROFINET, Packet.EtherType set)
 	NonIP       int64 // ARP, LLDP, STP, encrypted 802.11, ...
 	Truncated   int64 // headers cut short by the snap length
 	Malformed   int64 // header fields that contradict each other
@@ -218,9 +220,10 @@ func (r *Reader) finish(s *source, err error) {
 	}
 }
 
-// Next returns the next IP packet in timestamp order, or io.EOF after the
-// last one. The returned Packet and its Payload belong to the Reader and
-// are valid only until the following call to Next: copy what you keep.
+// Next returns the next IP packet (or layer-2 frame the flow table wants,
+// see Packet.EtherType) in timestamp order, or io.EOF after the last one.
+// The returned Packet and its Payload belong to the Reader and are valid
+// only until the following call to Next: copy what you keep.
 // Problems with the inputs never stop the stream; see Errors and Stats.
 func (r *Reader) Next() (*Packet, error) {
 	for {
@@ -246,9 +249,13 @@ func (r *Reader) Next() (*Packet, error) {
 		f := &s.cur
 		r.stats.Packets++
 		r.stats.Bytes += int64(len(f.data))
-		switch r.dec.decode(&r.pkt, f.link, f.ts, f.data) {
-		case vIP:
-			r.stats.IP++
+		switch v := r.dec.decode(&r.pkt, f.link, f.ts, f.data); v {
+		case vIP, vL2:
+			if v == vIP {
+				r.stats.IP++
+			} else {
+				r.stats.L2++
+			}
 			if r.pkt.Tunnel != "" {
 				r.stats.Decapsulated++
 			}
