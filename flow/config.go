@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"net/netip"
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
@@ -46,6 +47,12 @@ type Config struct {
 	// InspectBytes per direction (default 1 MiB when Inspector is set).
 	Inspector    Inspector
 	InspectBytes int64
+
+	// UDPTap, when set, sees the payload of every UDP datagram the
+	// capture holds whole (not cut by the snap length), with its capture
+	// time and addresses as sent, in capture order; payload is valid only
+	// during the call. CaptureSource uses it to decode flow exports.
+	UDPTap func(ts time.Time, src, dst netip.AddrPort, payload []byte)
 }
 
 // Inspector sees the in-order payload of each direction of each flow, up to

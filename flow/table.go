@@ -35,6 +35,10 @@ type Stats struct {
 	DNSMessages   int64 // DNS messages parsed
 	DNSDropped    int64 // DNS messages beyond MaxDNSPerFlow
 	HistoryCapped int64 // flows whose history string hit its length cap
+
+	// DCP counts PROFINET frames and DCP exchanges (dcp.go), which the
+	// IP flow counters above leave out.
+	DCP DCPStats
 }
 
 // key identifies a conversation regardless of direction: (a, pa) is the
@@ -133,6 +137,7 @@ type Table struct {
 	lastSweep time.Time
 	counter   uint64
 	stats     Stats
+	dcp       *dcpTable // PROFINET DCP exchanges (dcp.go), nil until the first frame
 }
 
 // NewTable returns an empty table that calls emit for each finished Conn.
@@ -153,7 +158,12 @@ func (t *Table) Add(p *pcap.Packet) {
 	}
 	if t.now.Sub(t.lastSweep) >= sweepEvery {
 		t.sweep()
+		t.sweepDCP()
 		t.lastSweep = t.now
+	}
+	if p.EtherType != 0 {
+		t.addL2(p) // no IP 5-tuple: PROFINET DCP (dcp.go)
+		return
 	}
 	sp, dp := p.SrcPort, p.DstPort
 	switch p.Proto {
@@ -254,6 +264,9 @@ func (t *Table) update(f *flow, p *pcap.Packet, sp uint16) {
 		}
 		if len(p.Payload) > 0 {
 			t.datagram(f, isOrig, p.Payload)
+		}
+		if t.cfg.UDPTap != nil && len(p.Payload) > 0 && len(p.Payload) == p.PayloadLen {
+			t.cfg.UDPTap(p.TS, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), p.Payload)
 		}
 	default:
 		f.last = p.TS
@@ -395,6 +408,7 @@ func (t *Table) Flush() {
 		t.stats.Flushed++
 		t.finish(f, !f.finished())
 	}
+	t.flushDCP()
 	t.now, t.lastSweep = time.Time{}, time.Time{}
 }
 
