@@ -107,6 +107,9 @@ type pipeline struct {
 	finalize func(context.Context, []cw.Finding) []cw.Finding
 	// quiet is the DNS-tunnelling quiet list (nil: the built-in one).
 	quiet []string
+	// window is how far back detectors look on a continuous source (zero:
+	// their default); files are analysed whole.
+	window time.Duration
 }
 
 // close releases what the pipeline opened (the geo databases).
@@ -215,6 +218,7 @@ func (pl *pipeline) engineConfig() engine.Config {
 		Infer:      geo.NewOriginatorCounter(),
 		// The same counter over responders: its rule does not care which side.
 		InferResponders: geo.NewOriginatorCounter(),
+		Finalize:        pl.finalize,
 		Log:             pl.log,
 	}
 }
@@ -269,7 +273,12 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	// again; a run over nothing new stores nothing but its run record.
 	if store != nil && len(ins.fresh) > 0 {
 		ecfg.Store, ecfg.RunID = store, run.ID
-		ecfg.StoreConn = func(c *cw.Conn) bool { return !ins.known[c.Source] }
+		ecfg.StoreConn = func(c *cw.Conn) bool {
+			// Flows decoded from a capture's export traffic are named
+			// FILE#netflow://EXPORTER: they belong to the capture.
+			src, _, _ := strings.Cut(c.Source, "#")
+			return !ins.known[src]
+		}
 	}
 	var bar *progress
 	// A bar only for a person watching: not when output goes to a pipe or file.

@@ -16,12 +16,16 @@ func addDetectors(pl *pipeline, store *sqlite.DB) {
 	if store != nil {
 		hist = store
 	}
+	// pl.window is zero for files (the whole input; Expire is never
+	// called) and --window for collect (the detectors' default is 24 h).
+	w := pl.window
 	prev := detect.NewPrevalence()
+	prev.Window = w
 	pl.detectors = append(pl.detectors,
-		detect.NewBeacon(detect.BeaconConfig{}),
-		detect.NewLongConn(detect.LongConnConfig{}),
-		detect.NewDNSTunnel(detect.DNSTunnelConfig{Quiet: pl.quiet}),
-		detect.NewExfil(detect.ExfilConfig{History: hist, Log: pl.log}),
+		detect.NewBeacon(detect.BeaconConfig{Window: w}),
+		detect.NewLongConn(detect.LongConnConfig{Window: w}),
+		detect.NewDNSTunnel(detect.DNSTunnelConfig{Quiet: pl.quiet, Window: w}),
+		detect.NewExfil(detect.ExfilConfig{History: hist, Log: pl.log, Window: w}),
 		prev)
 	// Prevalence goes into every finding's evidence, then findings about
 	// the same pair are combined (docs/DETECTIONS.md, combination).

@@ -13,6 +13,7 @@ import (
 
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/flow"
+	"github.com/cargowatch/cargowatch/netflow"
 	"github.com/cargowatch/cargowatch/pcap"
 	"github.com/cargowatch/cargowatch/suricata"
 	"github.com/cargowatch/cargowatch/zeek"
@@ -137,6 +138,9 @@ func openSources(inputs []string, pl *pipeline) *sources {
 	}
 	if len(capture) > 0 {
 		s.capture = flow.NewCaptureSource(capture, pl.flow, pcap.Options{})
+		// A capture of flow-export traffic holds flows of its own: decode
+		// them too (docs/SOURCES.md).
+		s.capture.DecodeExports(netflow.NewDecoder(netflow.Config{}))
 		s.all = append(s.all, s.capture)
 	}
 	if len(zeeks) > 0 {

@@ -38,6 +38,7 @@ func commands() []command {
 		{"analyze", "analyse captures and report findings", cmdAnalyze},
 		{"flows", "print the conversations (Zeek conn.log names) of captures or of the store", cmdFlows},
 		{"assets", "inventory of hosts, roles and OT protocols, and the communication map", cmdAssets},
+		{"collect", "collect flow exports and Zeek logs continuously into the store", cmdCollect},
 		{"scan", "find cargo data (container numbers, air waybills, ...) in files", cmdScan},
 		{"demo", "simulate a hub's traffic, analyse it and print the findings", cmdDemo},
 		{"version", "print the version", cmdVersion},
