@@ -54,6 +54,7 @@ type Exfil struct {
 	pairs   map[exfilKey]*exfilPair
 	hosts   map[netip.Addr]*exfilHost
 	prev    *Prevalence
+	ownPrev bool // prev is Exfil's own, observed and expired here
 	evicted int64
 	noHost  int64
 }
@@ -86,6 +87,10 @@ type ExfilConfig struct {
 	// (default 30 s); when it runs out the rest is scored without history.
 	QueryTimeout time.Duration
 	Log          *slog.Logger
+	// Prevalence, when set, is a Prevalence the caller runs as a detector
+	// of its own over the same Conns: Exfil reads it instead of keeping a
+	// second one (each costs two map lookups per Conn).
+	Prevalence *Prevalence
 }
 
 // Caps of the exfiltration detector.
@@ -109,12 +114,33 @@ type exfilPair struct {
 	names         []string
 	uids          []string
 	ports         []uint16
+	// host is the local host's aggregate, so that a Conn of a known pair
+	// costs one map lookup, not two (lookups of large maps are what
+	// Observe's time goes to).
+	host *exfilHost
 }
 
 type exfilHost struct {
 	out, in int64
 	days    map[int64]int64 // UTC day (Unix days) → bytes out, at most exfilDays
-	dests   int
+	// The current day's bytes are summed here and folded into days when
+	// the day changes or days is read (settle): most Conns fall on the
+	// day of the one before.
+	curDay, curOut int64
+	hasCur         bool
+	dests          int
+	gone           bool // expired from Exfil.hosts; pairs must look again
+}
+
+// settle folds the current day into days.
+func (h *exfilHost) settle() {
+	if !h.hasCur {
+		return
+	}
+	h.hasCur = false
+	if _, ok := h.days[h.curDay]; ok || len(h.days) < exfilDays {
+		h.days[h.curDay] = satAdd(h.days[h.curDay], h.curOut)
+	}
 }
 
 // NewExfil returns the detector with cfg's zero fields defaulted.
@@ -155,9 +181,13 @@ func NewExfil(cfg ExfilConfig) *Exfil {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	p := NewPrevalence()
-	p.Window = cfg.Window
-	return &Exfil{cfg: cfg, pairs: map[exfilKey]*exfilPair{}, hosts: map[netip.Addr]*exfilHost{}, prev: p}
+	e := &Exfil{cfg: cfg, pairs: map[exfilKey]*exfilPair{}, hosts: map[netip.Addr]*exfilHost{}, prev: cfg.Prevalence}
+	if e.prev == nil {
+		e.prev = NewPrevalence()
+		e.prev.Window = cfg.Window
+		e.ownPrev = true
+	}
+	return e
 }
 
 // Name implements cw.Detector.
@@ -172,7 +202,9 @@ func (e *Exfil) Observe(c *cw.Conn) {
 	if !ok {
 		return
 	}
-	e.prev.observe(loc.Addr, rem, c.TS)
+	if e.ownPrev {
+		e.prev.observe(loc.Addr, rem, c.TS)
+	}
 	opened := c.Orig.Local
 	out, in := c.OrigBytes, c.RespBytes
 	oip, iip := c.OrigIPBytes, c.RespIPBytes
@@ -185,26 +217,33 @@ func (e *Exfil) Observe(c *cw.Conn) {
 	}
 	out, in = max(out, 0), max(in, 0)
 
-	h := e.hosts[loc.Addr]
-	if h == nil {
-		if len(e.hosts) >= e.cfg.MaxHosts {
-			e.noHost++
-			return
+	k := exfilKey{loc.Addr, rem.Addr}
+	p := e.pairs[k]
+	var h *exfilHost
+	if p != nil && !p.host.gone {
+		h = p.host
+	} else {
+		h = e.hosts[loc.Addr]
+		if h == nil {
+			if len(e.hosts) >= e.cfg.MaxHosts {
+				e.noHost++
+				return
+			}
+			h = &exfilHost{days: map[int64]int64{}}
+			e.hosts[loc.Addr] = h
 		}
-		h = &exfilHost{days: map[int64]int64{}}
-		e.hosts[loc.Addr] = h
 	}
 	h.out = satAdd(h.out, out)
 	h.in = satAdd(h.in, in)
 	if !c.TS.IsZero() {
 		day := unixDay(c.TS)
-		if _, ok := h.days[day]; ok || len(h.days) < exfilDays {
-			h.days[day] = satAdd(h.days[day], out)
+		if !h.hasCur || day != h.curDay {
+			h.settle()
+			h.curDay, h.curOut, h.hasCur = day, 0, true
 		}
+		h.curOut = satAdd(h.curOut, out)
 	}
 
-	k := exfilKey{loc.Addr, rem.Addr}
-	p := e.pairs[k]
 	if p == nil {
 		if len(e.pairs) >= e.cfg.MaxPairs {
 			e.evict()
@@ -213,6 +252,7 @@ func (e *Exfil) Observe(c *cw.Conn) {
 		e.pairs[k] = p
 		h.dests++
 	}
+	p.host = h
 	if p.local.Asset == nil && loc.Asset != nil {
 		p.local = loc
 	}
@@ -277,16 +317,20 @@ func (e *Exfil) Expire(now time.Time) {
 	}
 	first := unixDay(start)
 	for a, h := range e.hosts {
+		h.settle()
 		for d := range h.days {
 			if d < first {
 				delete(h.days, d)
 			}
 		}
 		if len(h.days) == 0 {
+			h.gone = true
 			delete(e.hosts, a)
 		}
 	}
-	e.prev.Expire(now)
+	if e.ownPrev {
+		e.prev.Expire(now)
+	}
 }
 
 type exfilBaseline struct {
@@ -347,6 +391,7 @@ func (e *Exfil) baselines(ctx context.Context, cands []*exfilPair, minDay int64)
 		}
 		b := &exfilBaseline{}
 		if h := e.hosts[p.local.Addr]; h != nil {
+			h.settle()
 			for _, v := range h.days {
 				b.today = max(b.today, v)
 			}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark of the beacon, strobe and long-connection detectors: feeds 1 M,
+# Benchmark of the behavioural detectors (beacon, strobe, long connection,
+# DNS tunnel, exfiltration, prevalence, then the combination): feeds 1 M,
 # 3 M and 10 M synthetic Conn records over 50,000 pairs straight into them
 # (no capture decoding) under /usr/bin/time -v and prints records, seconds,
 # peak RSS and records/s. Targets: 10 M under 30 s and 2 GB, memory growing

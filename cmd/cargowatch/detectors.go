@@ -25,7 +25,7 @@ func addDetectors(pl *pipeline, store *sqlite.DB) {
 		detect.NewBeacon(detect.BeaconConfig{Window: w}),
 		detect.NewLongConn(detect.LongConnConfig{Window: w}),
 		detect.NewDNSTunnel(detect.DNSTunnelConfig{Quiet: pl.quiet, Window: w}),
-		detect.NewExfil(detect.ExfilConfig{History: hist, Log: pl.log, Window: w}),
+		detect.NewExfil(detect.ExfilConfig{History: hist, Log: pl.log, Window: w, Prevalence: prev}),
 		prev)
 	// Prevalence goes into every finding's evidence, then findings about
 	// the same pair are combined (docs/DETECTIONS.md, combination).
