@@ -48,7 +48,7 @@ func BenchmarkDiscoveryObserve(b *testing.B) {
 
 // BenchmarkDiscoveryFull measures the heap of an inventory filled to every
 // cap (reported as MB/full); it backs the bound documented in the package
-// doc and docs/assets.md.
+// doc and docs/ASSETS.md.
 func BenchmarkDiscoveryFull(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.GC()

@@ -11,7 +11,7 @@ import (
 	cw "github.com/cargowatch/cargowatch"
 )
 
-// Bounds of Discovery (docs/assets.md, "Bounds"). Beyond them new hosts,
+// Bounds of Discovery (docs/ASSETS.md, "Bounds"). Beyond them new hosts,
 // peers and names are counted in Stats and otherwise ignored, so a scan
 // of a /8 or a flood of forged DHCP names costs counters, not memory.
 const (

@@ -1,7 +1,7 @@
 // Package asset knows the hub's devices: the assets file that names them
 // (CSV or YAML), and the passive inventory (Discovery) that learns hosts,
 // vendors, names, services, OT roles and peers from traffic and reports
-// ot_egress and new_asset findings. See docs/assets.md.
+// ot_egress and new_asset findings. See docs/ASSETS.md.
 //
 // Memory is bounded whatever the input: Discovery keeps at most MaxHosts
 // hosts (DefaultMaxHosts, 65,536), MaxPeers peer entries per host

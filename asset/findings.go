@@ -43,7 +43,7 @@ type egress struct {
 }
 
 // Findings concludes ot_egress for OT hosts and, with a history, new_asset
-// for devices first seen after the baseline (see docs/assets.md).
+// for devices first seen after the baseline (see docs/ASSETS.md).
 func (d *Discovery) Findings() []cw.Finding {
 	var out []cw.Finding
 	for _, e := range d.egresses() {

@@ -10,7 +10,7 @@
 // made absolute. The same Decoder serves the live Collector and the
 // decoding of export datagrams found in a packet capture.
 //
-// Mapping (docs/sources-netflow.md has the full table): a flow record is
+// Mapping (docs/SOURCES.md has the full table): a flow record is
 // one Conn, source → destination. NetFlow and IPFIX records are
 // unidirectional, so a conversation is usually two Conns, one per
 // direction; only biflow records (RFC 5103 reverse elements, or

@@ -8,7 +8,7 @@ import (
 
 // Remote-access protocols. RDP, SSH and MQTT are recognised by
 // dissect.Service (one rule set for the whole tool); VNC, TeamViewer and
-// AnyDesk here. What each rule can and cannot see is in docs/ot.md.
+// AnyDesk here. What each rule can and cannot see is in docs/OT.md.
 
 func init() {
 	register(&proto{name: RDP, raw: true, pdu: rdpPDU})

@@ -366,7 +366,7 @@ func tlsVersion(v string) string {
 // Zeek's conn_state from Suricata's flow record. With the tcp object's
 // per-direction flags the mapping follows Zeek's definitions; without it
 // (older versions, "tcp" logging off) it is inferred from Suricata's flow
-// state and the packet counts, as documented in docs/sources-suricata.md.
+// state and the packet counts, as documented in docs/SOURCES.md.
 const (
 	flagFIN = 0x01
 	flagSYN = 0x02

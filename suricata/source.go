@@ -17,7 +17,7 @@
 // 4 KiB); 16,384 emitted flow ids are remembered to recognise late app
 // events and netflow records of flows already logged as flow events; lone
 // netflow halves wait at most Options.NetflowWindow (10,000) events for
-// their reverse. docs/sources-suricata.md has the field mapping.
+// their reverse. docs/SOURCES.md has the field mapping.
 package suricata
 
 import (
