@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -315,4 +317,37 @@ func (e *InputError) Unwrap() error { return e.Err }
 func IsInputError(err error) bool {
 	var ie *InputError
 	return errors.As(err, &ie)
+}
+
+// ProtoName names an IP protocol number as Conn.Proto does: "tcp", "udp",
+// "icmp", "icmp6", else the number.
+func ProtoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmp6"
+	}
+	return strconv.Itoa(int(p))
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// FormatUID writes a 128-bit value as a Zeek-looking uid: "C" and 17
+// base62 characters. Sources derive the value from what identifies a
+// record, so the same input always yields the same uids.
+func FormatUID(hi, lo uint64) string {
+	var out [18]byte
+	out[0] = 'C'
+	for i := 17; i >= 1; i-- {
+		var r uint64
+		hi, r = bits.Div64(0, hi, 62)
+		lo, r = bits.Div64(r, lo, 62)
+		out[i] = base62[r]
+	}
+	return string(out[:])
 }

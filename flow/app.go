@@ -572,7 +572,7 @@ func (t *Table) analyze(f *flow, a *appState) {
 			a.http = reqs
 		}
 	}
-	svc := dissect.Service(protoName(f.proto), o, r)
+	svc := dissect.Service(cw.ProtoName(f.proto), o, r)
 	if svc == "" {
 		switch {
 		case a.dnsState == dnsYes:
@@ -584,7 +584,7 @@ func (t *Table) analyze(f *flow, a *appState) {
 		}
 	}
 	a.service = svc
-	a.names = dissect.HostNames(protoName(f.proto), o, r)
+	a.names = dissect.HostNames(cw.ProtoName(f.proto), o, r)
 	for i := range a.dir {
 		d := &a.dir[i]
 		t.release(cap(d.buf))

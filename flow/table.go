@@ -3,7 +3,6 @@ package flow
 import (
 	"net/netip"
 	"slices"
-	"strconv"
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
@@ -441,7 +440,7 @@ func (t *Table) conn(f *flow) *cw.Conn {
 		UID:         makeUID(f.first.UnixNano(), &f.k, f.counter),
 		Orig:        cw.Endpoint{Addr: f.origAddr, Port: f.origPort},
 		Resp:        cw.Endpoint{Addr: f.respAddr, Port: f.respPort},
-		Proto:       protoName(f.proto),
+		Proto:       cw.ProtoName(f.proto),
 		Duration:    f.last.Sub(f.first),
 		OrigPkts:    f.origPkts,
 		RespPkts:    f.respPkts,
@@ -483,19 +482,6 @@ func (t *Table) conn(f *flow) *cw.Conn {
 	return c
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1:
-		return "icmp"
-	case 58:
-		return "icmp6"
-	}
-	return strconv.Itoa(int(p))
-}
 
 func macString(m [6]byte) string {
 	const hex = "0123456789abcdef"

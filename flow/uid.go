@@ -3,10 +3,9 @@ package flow
 import (
 	"encoding/binary"
 	"hash/fnv"
-	"math/bits"
-)
 
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	cw "github.com/cargowatch/cargowatch"
+)
 
 // makeUID derives a Zeek-looking uid ("C" + 17 base62 characters) from the
 // flow's first timestamp, its key and the table's creation counter, so the
@@ -29,13 +28,5 @@ func makeUID(tsNano int64, k *key, counter uint64) string {
 	sum := h.Sum(nil)
 	hi := binary.BigEndian.Uint64(sum[:8])
 	lo := binary.BigEndian.Uint64(sum[8:])
-	var out [18]byte
-	out[0] = 'C'
-	for i := 17; i >= 1; i-- {
-		var r uint64
-		hi, r = bits.Div64(0, hi, 62)
-		lo, r = bits.Div64(r, lo, 62)
-		out[i] = base62[r]
-	}
-	return string(out[:])
+	return cw.FormatUID(hi, lo)
 }

@@ -3,7 +3,6 @@ package netflow
 import (
 	"encoding/binary"
 	"math"
-	"math/bits"
 	"net/netip"
 	"time"
 
@@ -412,7 +411,7 @@ func (ex *exporter) conn(r *flowRec, start, end time.Time, rate float64) *cw.Con
 		TS:     start,
 		Orig:   cw.Endpoint{Addr: r.src, Port: r.sport},
 		Resp:   cw.Endpoint{Addr: r.dst, Port: r.dport},
-		Proto:  protoName(r.proto),
+		Proto:  cw.ProtoName(r.proto),
 		VLAN:   r.vlan,
 		Source: ex.source,
 	}
@@ -474,35 +473,7 @@ func payloadEstimate(ipBytes, pkts int64, v6 bool, proto uint8) int64 {
 	return max(ipBytes-pkts*hdr, 0)
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1:
-		return "icmp"
-	case 58:
-		return "icmp6"
-	}
-	return itoa(int(p))
-}
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [4]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // makeUID derives a Zeek-looking uid ("C" + 17 base62 characters) from the
 // exporter, the flow's start, addresses and ports, and the decoder's
@@ -525,15 +496,7 @@ func makeUID(exp netip.AddrPort, c *cw.Conn, counter uint64) string {
 		hi = fmix64(hi ^ w)
 		lo = fmix64(lo + w*0xff51afd7ed558ccd)
 	}
-	var out [18]byte
-	out[0] = 'C'
-	for i := 17; i >= 1; i-- {
-		var r uint64
-		hi, r = bits.Div64(0, hi, 62)
-		lo, r = bits.Div64(r, lo, 62)
-		out[i] = base62[r]
-	}
-	return string(out[:])
+	return cw.FormatUID(hi, lo)
 }
 
 func fmix64(k uint64) uint64 {

@@ -570,6 +570,15 @@ func (i inspector) Open(c *cw.Conn) flow.StreamSink {
 // interrupted. Whatever the run is blocked in (opening a FIFO with no
 // writer), a second signal, or 10 s after the first, ends the process.
 func interruptible(stderr io.Writer) (context.Context, func()) {
+	return onSignal(stderr, 10*time.Second,
+		"cargowatch: stopping (signal again to quit at once)",
+		"cargowatch: quit before the run finished")
+}
+
+// onSignal returns a context cancelled by the first SIGINT or SIGTERM,
+// saying stopping on stderr; a second signal, or grace running out, ends
+// the process with status 1 after saying quitting.
+func onSignal(stderr io.Writer, grace time.Duration, stopping, quitting string) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -581,14 +590,14 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 			return
 		}
 		cancel()
-		fmt.Fprintln(stderr, "cargowatch: stopping (signal again to quit at once)")
+		fmt.Fprintln(stderr, stopping)
 		select {
 		case <-sig:
-		case <-time.After(10 * time.Second):
+		case <-time.After(grace):
 		case <-done:
 			return
 		}
-		fmt.Fprintln(stderr, "cargowatch: quit before the run finished")
+		fmt.Fprintln(stderr, quitting)
 		os.Exit(exitFail)
 	}()
 	return ctx, func() {

@@ -63,32 +63,9 @@ const stopGrace = time.Minute
 // collect then stores what it holds and exits 0. A second signal, or the
 // grace running out, ends the process with status 1.
 func stopOnSignal(stderr io.Writer, grace time.Duration) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sig:
-		case <-done:
-			return
-		}
-		cancel()
-		fmt.Fprintln(stderr, "cargowatch collect: stopping: storing what is buffered (signal again to quit at once)")
-		select {
-		case <-sig:
-		case <-time.After(grace):
-		case <-done:
-			return
-		}
-		fmt.Fprintln(stderr, "cargowatch collect: quit before everything was stored")
-		os.Exit(exitFail)
-	}()
-	return ctx, func() {
-		signal.Stop(sig)
-		close(done)
-		cancel()
-	}
+	return onSignal(stderr, grace,
+		"cargowatch collect: stopping: storing what is buffered (signal again to quit at once)",
+		"cargowatch collect: quit before everything was stored")
 }
 
 // collectFlags parses collect's flags; done is true when the command
