@@ -112,6 +112,22 @@ func (j *joiner) event(e *event, src string) error {
 	return nil
 }
 
+// setSpan sets c's start (the event's timestamp when start is missing)
+// and duration from an event's start and end fields.
+func setSpan(c *cw.Conn, e *event, start, end, obj string) error {
+	t, err := parseTime(start)
+	if err != nil {
+		if t, err = parseTime(e.Timestamp); err != nil {
+			return fmt.Errorf("%s.start: %w", obj, err)
+		}
+	}
+	c.TS = t
+	if te, err := parseTime(end); err == nil && te.After(t) {
+		c.Duration = te.Sub(t)
+	}
+	return nil
+}
+
 // flow builds the Conn of a flow event, attaches what waits for it and
 // emits it.
 func (j *joiner) flow(e *event, src string) error {
@@ -123,15 +139,8 @@ func (j *joiner) flow(e *event, src string) error {
 		return err
 	}
 	f := e.Flow
-	start, err := parseTime(f.Start)
-	if err != nil {
-		if start, err = parseTime(e.Timestamp); err != nil {
-			return fmt.Errorf("flow.start: %w", err)
-		}
-	}
-	c.TS = start
-	if end, err := parseTime(f.End); err == nil && end.After(start) {
-		c.Duration = end.Sub(start)
+	if err := setSpan(c, e, f.Start, f.End, "flow"); err != nil {
+		return err
 	}
 	v6 := c.Orig.Addr.Is6()
 	_, num := protoName(e.Proto)
@@ -191,15 +200,8 @@ func (j *joiner) netflow(e *event, src string) error {
 		return err
 	}
 	n := e.Netflow
-	start, err := parseTime(n.Start)
-	if err != nil {
-		if start, err = parseTime(e.Timestamp); err != nil {
-			return fmt.Errorf("netflow.start: %w", err)
-		}
-	}
-	c.TS = start
-	if end, err := parseTime(n.End); err == nil && end.After(start) {
-		c.Duration = end.Sub(start)
+	if err := setSpan(c, e, n.Start, n.End, "netflow"); err != nil {
+		return err
 	}
 	_, num := protoName(e.Proto)
 	c.OrigPkts = clampInt(uint64(n.Pkts))
