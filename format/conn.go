@@ -93,6 +93,35 @@ func ConnRecord(c *cw.Conn) map[string]any {
 		m["inspected_bytes"] = ct.Inspected
 		m["uninspected_bytes"] = ct.Uninspected
 	}
+	if o := c.OT; o != nil {
+		ot := map[string]any{"protocol": o.Protocol}
+		if len(o.Functions) > 0 {
+			ot["functions"] = o.Functions
+		}
+		if o.Writes > 0 {
+			ot["writes"] = o.Writes
+		}
+		if o.Program > 0 {
+			ot["program_transfers"] = o.Program
+		}
+		if o.ServerIsOrig {
+			ot["server_is_orig"] = true
+		}
+		setNonEmpty(ot, "device", o.Device)
+		m["ot"] = ot
+	}
+	if len(c.HostNames) > 0 {
+		names := make([]map[string]any, 0, len(c.HostNames))
+		for _, h := range c.HostNames {
+			n := map[string]any{"name": h.Name, "source": h.Source}
+			if h.Addr.IsValid() {
+				n["addr"] = h.Addr.String()
+			}
+			setNonEmpty(n, "mac", h.MAC)
+			names = append(names, n)
+		}
+		m["host_names"] = names
+	}
 	if len(c.Alerts) > 0 {
 		m["alerts"] = c.Alerts
 	}

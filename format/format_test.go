@@ -55,6 +55,25 @@ func TestConnRecordZeekNames(t *testing.T) {
 	}
 }
 
+func TestConnRecordOTAndHostNames(t *testing.T) {
+	c := &cw.Conn{Proto: "tcp", Service: "modbus",
+		OT: &cw.OT{Protocol: "modbus", Functions: map[string]int{"write_single_register": 2}, Writes: 2, Device: "Schneider M340"},
+		HostNames: []cw.HostName{{Addr: netip.MustParseAddr("10.0.0.7"), MAC: "00:80:f4:00:00:01", Name: "plc-7", Source: "dhcp"},
+			{Name: "station-1", Source: "profinet-dcp"}}}
+	m := ConnRecord(c)
+	ot, _ := m["ot"].(map[string]any)
+	if ot["protocol"] != "modbus" || ot["writes"] != 2 || ot["device"] != "Schneider M340" || ot["program_transfers"] != nil {
+		t.Errorf("ot = %v", ot)
+	}
+	names, _ := m["host_names"].([]map[string]any)
+	if len(names) != 2 || names[0]["addr"] != "10.0.0.7" || names[0]["name"] != "plc-7" || names[1]["addr"] != nil {
+		t.Errorf("host_names = %v", names)
+	}
+	if _, ok := ConnRecord(&cw.Conn{})["ot"]; ok {
+		t.Error("a Conn without OT has an ot key")
+	}
+}
+
 func TestTableGroupsBySeverity(t *testing.T) {
 	fs := []cw.Finding{
 		{Kind: "beacon", Severity: cw.Low, Summary: "low one"},
