@@ -3,13 +3,14 @@ package detect
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
-	"github.com/cargowatch/cargowatch/policy"
 )
 
 // Beacon finds local hosts that call the same outside destination on a
@@ -34,7 +35,11 @@ import (
 type Beacon struct {
 	cfg BeaconConfig
 
-	byIP   map[ipKey]*series
+	// Address series live in the slots of pairs (shared with the other
+	// per-pair detectors of the run when BeaconConfig.Pairs is set);
+	// nIP counts them.
+	pairs  *PairIndex
+	nIP    int
 	byName map[nameKey]*series
 
 	retained int   // observations held in all series
@@ -76,6 +81,10 @@ type BeaconConfig struct {
 	MaxPairs    int // series per table (address, name); default 100,000
 	MaxPerPair  int // retained connections per series; default 8192
 	MaxRetained int // retained connections in all series; default 32 Mi
+
+	// Pairs, when set, is the run's pair index shared with LongConn,
+	// Exfil and Prevalence (see PairIndex); nil: Beacon keeps its own.
+	Pairs *PairIndex
 }
 
 // Defaults of BeaconConfig.
@@ -139,7 +148,25 @@ func NewBeacon(cfg BeaconConfig) *Beacon {
 	if cfg.MaxRetained <= 0 {
 		cfg.MaxRetained = DefaultBeaconRetained
 	}
-	return &Beacon{cfg: cfg, byIP: map[ipKey]*series{}, byName: map[nameKey]*series{}}
+	b := &Beacon{cfg: cfg, byName: map[nameKey]*series{}}
+	b.pairs = cfg.Pairs
+	if b.pairs == nil || !claim(&b.pairs.beacon, b) {
+		b.pairs = NewPairIndex()
+		claim(&b.pairs.beacon, b)
+	}
+	return b
+}
+
+// pairCount reports the address series held.
+func (b *Beacon) pairCount() int { return b.nIP }
+
+// eachIP calls fn for every address series with its pair id.
+func (b *Beacon) eachIP(fn func(id int32, s *series)) {
+	for id := range b.pairs.slots {
+		if s := b.pairs.slots[id].beacon; s != nil {
+			fn(int32(id), s)
+		}
+	}
 }
 
 // Name implements cargowatch.Detector.
@@ -165,19 +192,23 @@ func (b *Beacon) Observe(c *cw.Conn) {
 		b.first = min(b.first, ms)
 	}
 	b.last = max(b.last, ms)
-	if !c.Orig.Local || c.Resp.Local || !policy.Internet(c.Resp.Addr) {
+	if !c.Orig.Local || c.Resp.Local || !b.pairs.internet(c.Resp.Addr) {
 		return
 	}
 	out, in := max(c.OrigBytes, 0), max(c.RespBytes, 0)
 	name := normName(c.Resp.Name)
 	ik := mkIPKey(c.Orig.Addr, c.Resp.Addr)
-	s := b.byIP[ik]
+	var s *series
+	if id := b.pairs.find(ik); id >= 0 {
+		s = b.pairs.slots[id].beacon
+	}
 	if s == nil {
-		if len(b.byIP) >= b.cfg.MaxPairs {
+		if b.nIP >= b.cfg.MaxPairs {
 			b.dropped++
 		} else {
 			s = &series{local: c.Orig, remote: c.Resp}
-			b.byIP[ik] = s
+			b.pairs.slots[b.pairs.add(ik)].beacon = s
+			b.nIP++
 		}
 	}
 	if s != nil {
@@ -234,21 +265,23 @@ func (b *Beacon) Expire(now time.Time) {
 	b.expired = true
 	b.first = max(b.first, cut)
 	bm := b.bucketMs()
-	for k, s := range b.byIP {
+	b.eachIP(func(id int32, s *series) {
 		b.retained -= s.expire(cut, bm)
 		if s.empty() {
-			delete(b.byIP, k)
+			b.pairs.slots[id].beacon = nil
+			b.nIP--
+			b.pairs.release(id)
 		}
-	}
+	})
 	for k, s := range b.byName {
 		b.retained -= s.expire(cut, bm)
 		if s.empty() {
 			delete(b.byName, k)
 		}
 	}
-	for _, s := range b.byIP {
+	b.eachIP(func(_ int32, s *series) {
 		s.lastName, s.lastNameS = "", nil // may point at a deleted name series
-	}
+	})
 }
 
 // window returns the analysed window in unix seconds.
@@ -261,28 +294,28 @@ func (b *Beacon) window() (float64, float64) {
 func (b *Beacon) Findings() []cw.Finding {
 	ws, we := b.window()
 	strobeAt := b.strobeThreshold(we - ws)
-	var sc scratch
-	var fs []cw.Finding
 	reported := map[nameKey]string{} // kind reported for a name series
 
 	nameKeys := make([]nameKey, 0, len(b.byName))
-	for k := range b.byName {
+	named := make([]*series, 0, len(b.byName))
+	for k, s := range b.byName {
 		nameKeys = append(nameKeys, k)
+		named = append(named, s)
 	}
-	for _, k := range nameKeys {
-		if f, ok := b.judge(b.byName[k], true, ws, we, strobeAt, &sc); ok {
-			reported[k] = f.Kind
-			fs = append(fs, f)
+	fs, ok := b.judgeAll(named, true, ws, we, strobeAt)
+	for i, k := range nameKeys {
+		if ok[i] >= 0 {
+			reported[k] = fs[ok[i]].Kind
 		}
 	}
-	for k, s := range b.byIP {
-		if b.coveredByName(k, s, reported) {
-			continue
+	var addr []*series
+	b.eachIP(func(id int32, s *series) {
+		if !b.coveredByName(b.pairs.keys[id], s, reported) {
+			addr = append(addr, s)
 		}
-		if f, ok := b.judge(s, false, ws, we, strobeAt, &sc); ok {
-			fs = append(fs, f)
-		}
-	}
+	})
+	more, _ := b.judgeAll(addr, false, ws, we, strobeAt)
+	fs = append(fs, more...)
 	sort.Slice(fs, func(i, j int) bool {
 		x, y := &fs[i], &fs[j]
 		if x.Score != y.Score {
@@ -295,6 +328,55 @@ func (b *Beacon) Findings() []cw.Finding {
 	})
 	return fs
 }
+
+// judgeAll judges every series in ss, in parallel when there are many:
+// scoring sorts each series' intervals several times and is most of
+// Findings' time on a large input. It returns the findings in the order
+// of ss and, per series, the index of its finding or -1.
+func (b *Beacon) judgeAll(ss []*series, byName bool, ws, we float64, strobeAt int64) ([]cw.Finding, []int) {
+	workers := min(runtime.GOMAXPROCS(0), 8, max(len(ss)/judgeChunk, 1))
+	type judged struct {
+		i int
+		f cw.Finding
+	}
+	// Only findings are kept (a Finding is ~400 bytes; most series have
+	// none), per worker, then merged in the order of ss.
+	per := make([][]judged, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each series is judged by one worker only (judge sorts its
+			// observations in place); each worker has its own scratch.
+			var sc scratch
+			for i := w; i < len(ss); i += workers {
+				if f, ok := b.judge(ss[i], byName, ws, we, strobeAt, &sc); ok {
+					per[w] = append(per[w], judged{i, f})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var all []judged
+	for _, p := range per {
+		all = append(all, p...)
+	}
+	slices.SortFunc(all, func(x, y judged) int { return x.i - y.i })
+	fs := make([]cw.Finding, 0, len(all))
+	at := make([]int, len(ss))
+	for i := range at {
+		at[i] = -1
+	}
+	for _, j := range all {
+		at[j.i] = len(fs)
+		fs = append(fs, j.f)
+	}
+	return fs, at
+}
+
+// judgeChunk is the fewest series per judging worker worth a goroutine.
+const judgeChunk = 1024
 
 // coveredByName reports whether an address series is the same activity as
 // name series already reported: every connection carried a name and each
@@ -773,8 +855,8 @@ func (b *Beacon) beaconFinding(s *series, byName bool, r beaconResult, n, out, i
 		"bytes_out_median":     r.SizeMedian,
 		"bytes_out_jitter":     round3(r.SizeJitter),
 		"remote_ips":           ips,
-		"ports":                slices.Clone(s.ports),
-		"services":             slices.Clone(s.services),
+		"ports":                s.portList(),
+		"services":             s.serviceList(),
 		"uids":                 slices.Clone(s.uids),
 		"grouped_by":           groupedBy(byName),
 		"window_start":         time.UnixMilli(int64(ws * 1000)).UTC().Format(time.RFC3339),

@@ -404,8 +404,8 @@ func TestBeaconExpire(t *testing.T) {
 		t.Errorf("retained %d, want 120", b.retained)
 	}
 	b.Expire(bt0.Add(9 * time.Hour))
-	if len(b.byIP) != 0 || b.retained != 0 || len(b.Findings()) != 0 {
-		t.Errorf("after the window passed: %d pairs, %d retained", len(b.byIP), b.retained)
+	if b.pairCount() != 0 || b.retained != 0 || len(b.Findings()) != 0 {
+		t.Errorf("after the window passed: %d pairs, %d retained", b.pairCount(), b.retained)
 	}
 }
 

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,8 @@ import (
 // least MinScore (0.25, low); severity from ScoreSeverity.
 //
 // Memory: MaxPairs (100,000) pair aggregates, measured at 750 bytes each
-// with their host total and prevalence entry (75 MB at the cap); when
+// with their host total and prevalence entry (75 MB at the cap; plus
+// their share of the PairIndex); when
 // full, the half that sent least is evicted (counted in Evicted): a pair
 // that sent little is no exfiltration. MaxHosts (65,536) host totals, each
 // with at most 64 days of daily bytes. History queries are made in
@@ -51,7 +53,14 @@ import (
 type Exfil struct {
 	cfg ExfilConfig
 
-	pairs   map[exfilKey]*exfilPair
+	// Pairs of plain addresses live in the slots of the pair index
+	// (shared with the run's other per-pair detectors when
+	// ExfilConfig.Pairs is set); IPv4-mapped and zoned ones, which the
+	// index's canonical keys would merge with their plain forms, in odd.
+	// npairs counts both.
+	pairs   *PairIndex
+	odd     map[exfilKey]*exfilPair
+	npairs  int
 	hosts   map[netip.Addr]*exfilHost
 	prev    *Prevalence
 	ownPrev bool // prev is Exfil's own, observed and expired here
@@ -91,6 +100,9 @@ type ExfilConfig struct {
 	// of its own over the same Conns: Exfil reads it instead of keeping a
 	// second one (each costs two map lookups per Conn).
 	Prevalence *Prevalence
+	// Pairs, when set, is the run's shared pair index (see PairIndex);
+	// nil: Exfil keeps its own.
+	Pairs *PairIndex
 }
 
 // Caps of the exfiltration detector.
@@ -106,18 +118,19 @@ const (
 type exfilKey struct{ local, remote netip.Addr }
 
 type exfilPair struct {
-	local, remote cw.Endpoint
-	first, last   time.Time
-	conns         int64
-	out, in       int64 // bytes of conns the local host opened
-	servedOut     int64 // bytes sent in conns the remote opened (not scored)
-	names         []string
-	uids          []string
-	ports         []uint16
 	// host is the local host's aggregate, so that a Conn of a known pair
 	// costs one map lookup, not two (lookups of large maps are what
 	// Observe's time goes to).
-	host *exfilHost
+	host        *exfilHost
+	first, last time.Time
+	conns       int64
+	out, in     int64 // bytes of conns the local host opened
+	servedOut   int64 // bytes sent in conns the remote opened (not scored)
+	names       []string
+	uids        []string
+	ports       []uint16
+	// Last: the endpoints are read when reporting, the rest per Conn.
+	local, remote cw.Endpoint
 }
 
 type exfilHost struct {
@@ -181,13 +194,41 @@ func NewExfil(cfg ExfilConfig) *Exfil {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	e := &Exfil{cfg: cfg, pairs: map[exfilKey]*exfilPair{}, hosts: map[netip.Addr]*exfilHost{}, prev: cfg.Prevalence}
+	e := &Exfil{cfg: cfg, pairs: cfg.Pairs, odd: map[exfilKey]*exfilPair{}, hosts: map[netip.Addr]*exfilHost{}, prev: cfg.Prevalence}
+	if e.pairs == nil || !claim(&e.pairs.exfil, e) {
+		e.pairs = NewPairIndex()
+		claim(&e.pairs.exfil, e)
+	}
 	if e.prev == nil {
 		e.prev = NewPrevalence()
 		e.prev.Window = cfg.Window
+		e.prev.Pairs = e.pairs
 		e.ownPrev = true
 	}
 	return e
+}
+
+// each calls fn for every pair with its slot id (-1 for odd pairs) and key.
+func (e *Exfil) each(fn func(id int32, k exfilKey, p *exfilPair)) {
+	for id := range e.pairs.slots {
+		if p := e.pairs.slots[id].exfil; p != nil {
+			fn(int32(id), exfilKey{p.local.Addr, p.remote.Addr}, p)
+		}
+	}
+	for k, p := range e.odd {
+		fn(-1, k, p)
+	}
+}
+
+// drop forgets one pair.
+func (e *Exfil) drop(id int32, k exfilKey) {
+	if id >= 0 {
+		e.pairs.slots[id].exfil = nil
+		e.pairs.release(id)
+	} else {
+		delete(e.odd, k)
+	}
+	e.npairs--
 }
 
 // Name implements cw.Detector.
@@ -198,7 +239,7 @@ func (e *Exfil) Evicted() int64 { return e.evicted }
 
 // Observe implements cw.Detector.
 func (e *Exfil) Observe(c *cw.Conn) {
-	loc, rem, ok := localRemoteOf(c)
+	loc, rem, ok := e.pairs.sides(c)
 	if !ok {
 		return
 	}
@@ -218,7 +259,17 @@ func (e *Exfil) Observe(c *cw.Conn) {
 	out, in = max(out, 0), max(in, 0)
 
 	k := exfilKey{loc.Addr, rem.Addr}
-	p := e.pairs[k]
+	plain := plainAddr(loc.Addr) && plainAddr(rem.Addr)
+	var ik ipKey
+	var p *exfilPair
+	if plain {
+		ik = mkIPKey(loc.Addr, rem.Addr)
+		if id := e.pairs.find(ik); id >= 0 {
+			p = e.pairs.slots[id].exfil
+		}
+	} else {
+		p = e.odd[k]
+	}
 	var h *exfilHost
 	if p != nil && !p.host.gone {
 		h = p.host
@@ -245,16 +296,21 @@ func (e *Exfil) Observe(c *cw.Conn) {
 	}
 
 	if p == nil {
-		if len(e.pairs) >= e.cfg.MaxPairs {
+		if e.npairs >= e.cfg.MaxPairs {
 			e.evict()
 		}
-		p = &exfilPair{local: loc, remote: rem, first: c.TS, last: c.TS}
-		e.pairs[k] = p
+		p = &exfilPair{local: *loc, remote: *rem, first: c.TS, last: c.TS}
+		if plain {
+			e.pairs.slots[e.pairs.add(ik)].exfil = p
+		} else {
+			e.odd[k] = p
+		}
+		e.npairs++
 		h.dests++
 	}
 	p.host = h
-	if p.local.Asset == nil && loc.Asset != nil {
-		p.local = loc
+	if loc.Asset != nil && p.local.Asset == nil {
+		p.local = *loc
 	}
 	p.conns++
 	if opened {
@@ -292,16 +348,21 @@ func unixDay(t time.Time) int64 {
 // evict drops the half of the pairs that uploaded least.
 func (e *Exfil) evict() {
 	type ko struct {
+		id  int32
 		k   exfilKey
 		out int64
 	}
-	all := make([]ko, 0, len(e.pairs))
-	for k, p := range e.pairs {
-		all = append(all, ko{k, p.out})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].out < all[j].out })
+	all := make([]ko, 0, e.npairs)
+	e.each(func(id int32, k exfilKey, p *exfilPair) {
+		all = append(all, ko{id, k, p.out})
+	})
+	// Ties go by address, so that which pairs stay does not depend on
+	// the order pairs are held in.
+	slices.SortFunc(all, func(x, y ko) int {
+		return cmp.Or(cmp.Compare(x.out, y.out), x.k.local.Compare(y.k.local), x.k.remote.Compare(y.k.remote))
+	})
 	for _, x := range all[:max(1, len(all)/2)] {
-		delete(e.pairs, x.k)
+		e.drop(x.id, x.k)
 		e.evicted++
 	}
 }
@@ -310,11 +371,11 @@ func (e *Exfil) evict() {
 // ends at now are forgotten, and days before it leave the host totals.
 func (e *Exfil) Expire(now time.Time) {
 	start := now.Add(-e.cfg.Window)
-	for k, p := range e.pairs {
+	e.each(func(id int32, k exfilKey, p *exfilPair) {
 		if p.last.Before(start) {
-			delete(e.pairs, k)
+			e.drop(id, k)
 		}
-	}
+	})
 	first := unixDay(start)
 	for a, h := range e.hosts {
 		h.settle()
@@ -345,15 +406,15 @@ type exfilBaseline struct {
 func (e *Exfil) Findings() []cw.Finding {
 	var cands []*exfilPair
 	minDay := int64(math.MaxInt64)
-	for _, p := range e.pairs {
+	e.each(func(_ int32, _ exfilKey, p *exfilPair) {
 		if p.out < e.cfg.MinBytesOut {
-			continue
+			return
 		}
 		cands = append(cands, p)
 		if !p.first.IsZero() {
 			minDay = min(minDay, unixDay(p.first))
 		}
-	}
+	})
 	if len(cands) == 0 {
 		return nil
 	}

@@ -200,8 +200,8 @@ func TestExfilCapAndExpire(t *testing.T) {
 	for i := range 40 {
 		e.Observe(exConn("10.0.0.6", fmt.Sprintf("198.51.100.%d", i), exT0, 1000, 1000, false))
 	}
-	if len(e.pairs) > 8 || e.Evicted() == 0 {
-		t.Errorf("%d pairs (cap 8), %d evicted", len(e.pairs), e.Evicted())
+	if e.npairs > 8 || e.Evicted() == 0 {
+		t.Errorf("%d pairs (cap 8), %d evicted", e.npairs, e.Evicted())
 	}
 	if _, ok := exFind(e.Findings(), "10.0.0.5", "203.0.113.50"); !ok {
 		t.Error("the large upload was evicted")

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
-	"github.com/cargowatch/cargowatch/policy"
 )
 
 // History is what the store remembers of earlier runs, for detectors that
@@ -60,7 +59,14 @@ type Prevalence struct {
 	MaxRemotes int
 	// Window is how far back Expire keeps remotes (default 24 h).
 	Window time.Duration
+	// Pairs, when set before the first Observe, is the run's shared pair
+	// index (see PairIndex): a Conn whose pair another detector already
+	// indexed then finds its remote's entries in the pair's slot instead
+	// of two map lookups and a registrable-domain split. Nil: the maps.
+	Pairs *PairIndex
 
+	ix      *PairIndex // Pairs once claimed
+	ixDone  bool
 	byAddr  map[netip.Addr]*hostSet
 	byName  map[string]*hostSet
 	dropped int64
@@ -69,6 +75,7 @@ type Prevalence struct {
 type hostSet struct {
 	hosts []netip.Addr // distinct, at most prevalenceHosts
 	last  time.Time
+	gone  bool // expired from its map: pair slots caching it must look again
 }
 
 func (s *hostSet) add(h netip.Addr, ts time.Time) {
@@ -104,14 +111,41 @@ func (p *Prevalence) Dropped() int64 { return p.dropped }
 // Observe implements cw.Detector: conversations with exactly one local side
 // count that side as a host of the other side's address and name.
 func (p *Prevalence) Observe(c *cw.Conn) {
-	loc, rem, ok := localRemoteOf(c)
+	p.claimIndex()
+	loc, rem, ok := p.ix.sides(c)
 	if !ok {
 		return
 	}
 	p.observe(loc.Addr, rem, c.TS)
 }
 
-func (p *Prevalence) observe(local netip.Addr, rem cw.Endpoint, ts time.Time) {
+func (p *Prevalence) observe(local netip.Addr, rem *cw.Endpoint, ts time.Time) {
+	// The pair's slot caches the remote's host sets once this local host
+	// is in them (or they are full), so that a Conn of a known pair only
+	// notes its time there; pending times reach the sets in flush, before
+	// Expire reads them and before the slot changes or is freed.
+	var slot *pairSlot
+	p.claimIndex()
+	if p.ix != nil && plainAddr(local) && plainAddr(rem.Addr) {
+		if id := p.ix.findAddrs(local, rem.Addr); id >= 0 {
+			slot = &p.ix.slots[id]
+			if slot.prevAddr != nil && !slot.prevAddr.gone &&
+				(rem.Name == "" || slot.prevName != nil && !slot.prevName.gone && slot.prevNameS == rem.Name) {
+				if u := ts.Unix(); !ts.IsZero() && u > -nanoSpan && u < nanoSpan {
+					n := ts.UnixNano()
+					slot.prevAddrLast = max(slot.prevAddrLast, n)
+					if rem.Name != "" {
+						slot.prevNameLast = max(slot.prevNameLast, n)
+					}
+					return
+				}
+				if ts.IsZero() {
+					return // a zero time moves no last and the host is counted
+				}
+			}
+			slot.flush()
+		}
+	}
 	if rem.Addr.IsValid() {
 		s := p.byAddr[rem.Addr]
 		if s == nil {
@@ -123,6 +157,12 @@ func (p *Prevalence) observe(local netip.Addr, rem cw.Endpoint, ts time.Time) {
 			p.byAddr[rem.Addr] = s
 		}
 		s.add(local, ts)
+		if slot != nil {
+			slot.prevAddr = s
+		}
+	}
+	if slot != nil {
+		slot.prevName, slot.prevNameS = nil, ""
 	}
 	if n := regDomainKey(rem.Name); n != "" {
 		s := p.byName[n]
@@ -134,6 +174,39 @@ func (p *Prevalence) observe(local netip.Addr, rem cw.Endpoint, ts time.Time) {
 			p.byName[n] = s
 		}
 		s.add(local, ts)
+		if slot != nil {
+			slot.prevName, slot.prevNameS = s, rem.Name
+		}
+	}
+}
+
+// nanoSpan bounds the unix seconds whose UnixNano is exact (±292 years).
+const nanoSpan = 9_000_000_000
+
+// flush moves the times noted in the slot to its cached host sets.
+func (s *pairSlot) flush() {
+	if s.prevAddrLast != 0 && s.prevAddr != nil {
+		s.prevAddr.seen(s.prevAddrLast)
+	}
+	if s.prevNameLast != 0 && s.prevName != nil {
+		s.prevName.seen(s.prevNameLast)
+	}
+	s.prevAddrLast, s.prevNameLast = 0, 0
+}
+
+func (s *hostSet) seen(unixNano int64) {
+	if t := time.Unix(0, unixNano); t.After(s.last) {
+		s.last = t
+	}
+}
+
+// claimIndex takes up Pairs on first use.
+func (p *Prevalence) claimIndex() {
+	if !p.ixDone {
+		p.ixDone = true
+		if p.Pairs != nil && claim(&p.Pairs.prev, p) {
+			p.ix = p.Pairs
+		}
 	}
 }
 
@@ -141,13 +214,20 @@ func (p *Prevalence) observe(local netip.Addr, rem cw.Endpoint, ts time.Time) {
 // at now are forgotten.
 func (p *Prevalence) Expire(now time.Time) {
 	start := now.Add(-p.Window)
+	if p.ix != nil {
+		for i := range p.ix.slots {
+			p.ix.slots[i].flush()
+		}
+	}
 	for k, s := range p.byAddr {
 		if s.last.Before(start) {
+			s.gone = true
 			delete(p.byAddr, k)
 		}
 	}
 	for k, s := range p.byName {
 		if s.last.Before(start) {
+			s.gone = true
 			delete(p.byName, k)
 		}
 	}
@@ -222,23 +302,6 @@ func Annotate(ctx context.Context, h History, p *Prevalence, fs []cw.Finding) er
 		f.Evidence["prevalence"] = ev
 	}
 	return nil
-}
-
-// localRemoteOf returns the local and remote side of a conversation with
-// exactly one local side whose remote is an Internet address.
-func localRemoteOf(c *cw.Conn) (loc, rem cw.Endpoint, ok bool) {
-	switch {
-	case c.Orig.Local && !c.Resp.Local:
-		loc, rem = c.Orig, c.Resp
-	case c.Resp.Local && !c.Orig.Local:
-		loc, rem = c.Resp, c.Orig
-	default:
-		return loc, rem, false
-	}
-	if !loc.Addr.IsValid() || !policy.Internet(rem.Addr) {
-		return loc, rem, false
-	}
-	return loc, rem, true
 }
 
 // regDomainKey reduces a host name to its registrable domain, the unit in which

@@ -3,13 +3,13 @@ package detect
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
-	"github.com/cargowatch/cargowatch/policy"
 )
 
 // LongConn reports pairs (local host, remote address) that stay connected
@@ -28,8 +28,12 @@ import (
 // folded_s if a later connection overlaps a folded one. Expire forgets
 // folded time only when the pair goes quiet for a whole window.
 type LongConn struct {
-	cfg     LongConnConfig
-	pairs   map[ipKey]*longPair
+	cfg LongConnConfig
+	// Pairs live in the slots of the pair index (shared with the run's
+	// other per-pair detectors when LongConnConfig.Pairs is set); n
+	// counts them.
+	pairs   *PairIndex
+	n       int
 	dropped int64
 }
 
@@ -39,6 +43,9 @@ type LongConnConfig struct {
 	Window   time.Duration // Expire forgets time before now-Window (default 24 h)
 	Min      time.Duration // shortest connected time reported (default 1 h)
 	MaxPairs int           // default 100,000
+	// Pairs, when set, is the run's shared pair index (see PairIndex);
+	// nil: LongConn keeps its own.
+	Pairs *PairIndex
 }
 
 // Long connection thresholds (connected time).
@@ -57,18 +64,23 @@ type span struct {
 }
 
 type longPair struct {
+	iv []span
+	// short is the length of the shortest interval in iv, -1 when not
+	// known: a pair at the interval cap compares every new connection
+	// with it, and iv changes far less often than that.
+	short       int64
+	folded      int64   // ms of short intervals folded to stay within maxLongIntervals
+	foldedSum   float64 // their connection time
+	conns, open int64
+	inbound     int64
+	longest     int64 // ms, longest single connection
+	out, in     int64
+	uids        []string
+	ports       []uint16
+	services    []string
+	names       []string
+	// Last: the endpoints are read when reporting, the rest per Conn.
 	local, remote cw.Endpoint
-	iv            []span
-	folded        int64   // ms of short intervals folded to stay within maxLongIntervals
-	foldedSum     float64 // their connection time
-	conns, open   int64
-	inbound       int64
-	longest       int64 // ms, longest single connection
-	out, in       int64
-	uids          []string
-	ports         []uint16
-	services      []string
-	names         []string
 }
 
 // NewLongConn returns the long connection detector.
@@ -82,7 +94,29 @@ func NewLongConn(cfg LongConnConfig) *LongConn {
 	if cfg.MaxPairs <= 0 {
 		cfg.MaxPairs = DefaultBeaconPairs
 	}
-	return &LongConn{cfg: cfg, pairs: map[ipKey]*longPair{}}
+	l := &LongConn{cfg: cfg, pairs: cfg.Pairs}
+	if l.pairs == nil || !claim(&l.pairs.long, l) {
+		l.pairs = NewPairIndex()
+		claim(&l.pairs.long, l)
+	}
+	return l
+}
+
+// pair returns the state of (local, remote), nil when none.
+func (l *LongConn) pair(local, remote netip.Addr) *longPair {
+	if id := l.pairs.findAddrs(local, remote); id >= 0 {
+		return l.pairs.slots[id].long
+	}
+	return nil
+}
+
+// each calls fn for every pair with its id.
+func (l *LongConn) each(fn func(id int32, p *longPair)) {
+	for id := range l.pairs.slots {
+		if p := l.pairs.slots[id].long; p != nil {
+			fn(int32(id), p)
+		}
+	}
 }
 
 // Name implements cargowatch.Detector.
@@ -96,33 +130,37 @@ func (l *LongConn) Observe(c *cw.Conn) {
 	if c.TS.IsZero() {
 		return
 	}
-	var loc, rem cw.Endpoint
+	var loc, rem *cw.Endpoint
 	var out, in int64
 	inbound := false
 	switch {
 	case c.Orig.Local && !c.Resp.Local:
-		loc, rem, out, in = c.Orig, c.Resp, c.OrigBytes, c.RespBytes
+		loc, rem, out, in = &c.Orig, &c.Resp, c.OrigBytes, c.RespBytes
 	case c.Resp.Local && !c.Orig.Local:
-		loc, rem, out, in = c.Resp, c.Orig, c.RespBytes, c.OrigBytes
+		loc, rem, out, in = &c.Resp, &c.Orig, c.RespBytes, c.OrigBytes
 		inbound = true
 	default:
 		return
 	}
-	if !policy.Internet(rem.Addr) {
+	if !l.pairs.internet(rem.Addr) {
 		return
 	}
 	k := mkIPKey(loc.Addr, rem.Addr)
-	p := l.pairs[k]
+	var p *longPair
+	if id := l.pairs.find(k); id >= 0 {
+		p = l.pairs.slots[id].long
+	}
 	if p == nil {
-		if len(l.pairs) >= l.cfg.MaxPairs {
+		if l.n >= l.cfg.MaxPairs {
 			l.dropped++
 			return
 		}
-		p = &longPair{local: loc, remote: rem}
-		l.pairs[k] = p
+		p = &longPair{local: *loc, remote: *rem, short: -1}
+		l.pairs.slots[l.pairs.add(k)].long = p
+		l.n++
 	}
-	if p.local.Asset == nil && loc.Asset != nil {
-		p.local = loc
+	if loc.Asset != nil && p.local.Asset == nil {
+		p.local = *loc
 	}
 	s := c.TS.UnixMilli()
 	d := max(c.Duration.Milliseconds(), 0)
@@ -162,6 +200,7 @@ func (p *longPair) add(x span) {
 		// The common case: a connection after all the others.
 		if n < maxLongIntervals {
 			p.iv = append(p.iv, x)
+			p.short = -1
 			return
 		}
 		if x.e-x.s <= p.shortest() {
@@ -178,6 +217,7 @@ func (p *longPair) add(x span) {
 		j++
 	}
 	p.iv = slices.Replace(p.iv, i, j, x)
+	p.short = -1
 	if len(p.iv) > maxLongIntervals {
 		// Keep the longest intervals exact; the shortest is folded into a
 		// running total (it was disjoint from the others when folded).
@@ -199,8 +239,11 @@ func (p *longPair) shortestAt() int {
 }
 
 func (p *longPair) shortest() int64 {
-	x := p.iv[p.shortestAt()]
-	return x.e - x.s
+	if p.short < 0 {
+		x := p.iv[p.shortestAt()]
+		p.short = x.e - x.s
+	}
+	return p.short
 }
 
 // connected returns the union of the pair's intervals and the sum of its
@@ -218,7 +261,7 @@ func (p *longPair) connected() (union int64, total float64) {
 // now-Window (clipping intervals that straddle it) and pairs left empty.
 func (l *LongConn) Expire(now time.Time) {
 	cut := now.Add(-l.cfg.Window).UnixMilli()
-	for k, p := range l.pairs {
+	l.each(func(id int32, p *longPair) {
 		kept := p.iv[:0]
 		for _, x := range p.iv {
 			if x.e < cut {
@@ -235,10 +278,13 @@ func (l *LongConn) Expire(now time.Time) {
 			kept = append(kept, x)
 		}
 		p.iv = kept
+		p.short = -1
 		if len(p.iv) == 0 {
-			delete(l.pairs, k)
+			l.pairs.slots[id].long = nil
+			l.n--
+			l.pairs.release(id)
 		}
-	}
+	})
 }
 
 // LongConnSeverity maps connected time to severity: high from 12 h,
@@ -264,11 +310,11 @@ func LongConnScore(d time.Duration) float64 {
 // Findings implements cargowatch.Detector.
 func (l *LongConn) Findings() []cw.Finding {
 	var fs []cw.Finding
-	for _, p := range l.pairs {
+	l.each(func(_ int32, p *longPair) {
 		u, total := p.connected()
 		d := time.Duration(u) * time.Millisecond
 		if d < l.cfg.Min || len(p.iv) == 0 {
-			continue
+			return
 		}
 		dst := p.remote
 		if dst.Name == "" && len(p.names) > 0 {
@@ -316,7 +362,7 @@ func (l *LongConn) Findings() []cw.Finding {
 				"rule":                "connected ≥ 1 h: info; ≥ 4 h low; ≥ 8 h medium; ≥ 12 h high",
 			},
 		})
-	}
+	})
 	sort.Slice(fs, func(i, j int) bool {
 		if fs[i].Score != fs[j].Score {
 			return fs[i].Score > fs[j].Score

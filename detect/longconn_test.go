@@ -82,7 +82,7 @@ func TestLongConnIntervalCap(t *testing.T) {
 	for i := range 200 {
 		l.Observe(longConn("10.0.0.9", "91.2.3.4", bt0.Add(time.Duration(i)*time.Hour), 30*time.Minute, false))
 	}
-	p := l.pairs[mkIPKey(netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("91.2.3.4"))]
+	p := l.pair(netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("91.2.3.4"))
 	if len(p.iv) > maxLongIntervals {
 		t.Errorf("%d intervals kept, cap %d", len(p.iv), maxLongIntervals)
 	}
@@ -101,8 +101,8 @@ func TestLongConnExpire(t *testing.T) {
 		t.Fatalf("after expiry: %v", fs)
 	}
 	l.Expire(bt0.Add(60 * time.Hour))
-	if len(l.pairs) != 0 {
-		t.Errorf("%d pairs left after the window passed", len(l.pairs))
+	if l.n != 0 {
+		t.Errorf("%d pairs left after the window passed", l.n)
 	}
 }
 

@@ -27,8 +27,8 @@ const slackMs = 3600 * 1000
 
 // series is the retained history of one pair within the window.
 type series struct {
-	local, remote cw.Endpoint
-
+	// Fields every Conn touches come first, so that they share cache
+	// lines; the endpoints (~300 bytes) are read when reporting.
 	base   int64 // unix ms that offset 0 stands for
 	shift  uint8 // offsets are in units of 2^shift ms (coarsened when a span outgrows uint32 ms, ~49 days)
 	maxOff uint32
@@ -46,14 +46,20 @@ type series struct {
 	manyNames bool         // names overflowed: never folded into a name finding
 	unnamed   int64        // address series: connections without a name
 	uids      []string     // sample, first seen
-	ports     []uint16     // responder ports, capped
-	services  []string     // services seen, capped
-	expected  int64        // connections of an expected-periodic service (NTP)
+	// Ports and services are held inline: a separate small array would
+	// be one more cache miss per Conn.
+	ports    [maxSeriesPorts]uint16 // responder ports, the first nports
+	services [maxSeriesSvcs]string  // services seen, the first nsvcs
+	nports   uint8
+	nsvcs    uint8
+	expected int64 // connections of an expected-periodic service (NTP)
 
 	// lastName and lastNameS cache, in an address series, the name series
 	// its latest named connection went to.
 	lastName  string
 	lastNameS *series
+
+	local, remote cw.Endpoint
 }
 
 type overCount struct{ n, out, in int64 }
@@ -214,6 +220,21 @@ func (s *series) expire(cut, bucketMs int64) int {
 	return gone
 }
 
+// portList and serviceList are the evidence's copies (nil when none).
+func (s *series) portList() []uint16 {
+	if s.nports == 0 {
+		return nil
+	}
+	return slices.Clone(s.ports[:s.nports])
+}
+
+func (s *series) serviceList() []string {
+	if s.nsvcs == 0 {
+		return nil
+	}
+	return slices.Clone(s.services[:s.nsvcs])
+}
+
 func (s *series) empty() bool { return len(s.obs) == 0 && len(s.over) == 0 }
 
 // note records the sample fields of one connection.
@@ -224,7 +245,8 @@ func (s *series) note(c *cw.Conn, name string, byName bool) {
 		}
 	} else if name == "" {
 		s.unnamed++
-	} else if !slices.Contains(s.names, name) {
+	} else if name != s.lastName && !slices.Contains(s.names, name) {
+		// (lastName, the previous Conn's, is in names or overflowed them)
 		if len(s.names) < maxSeriesNames {
 			s.names = append(s.names, name)
 		} else {
@@ -234,13 +256,15 @@ func (s *series) note(c *cw.Conn, name string, byName bool) {
 	if c.UID != "" && len(s.uids) < maxSeriesUIDs {
 		s.uids = append(s.uids, c.UID)
 	}
-	if len(s.ports) < maxSeriesPorts && !slices.Contains(s.ports, c.Resp.Port) {
-		s.ports = append(s.ports, c.Resp.Port)
+	if s.nports < maxSeriesPorts && !slices.Contains(s.ports[:s.nports], c.Resp.Port) {
+		s.ports[s.nports] = c.Resp.Port
+		s.nports++
 	}
-	if c.Service != "" && len(s.services) < maxSeriesSvcs && !slices.Contains(s.services, c.Service) {
-		s.services = append(s.services, c.Service)
+	if c.Service != "" && s.nsvcs < maxSeriesSvcs && !slices.Contains(s.services[:s.nsvcs], c.Service) {
+		s.services[s.nsvcs] = c.Service
+		s.nsvcs++
 	}
-	if s.local.Asset == nil && c.Orig.Asset != nil {
+	if c.Orig.Asset != nil && s.local.Asset == nil {
 		s.local = c.Orig
 	}
 }

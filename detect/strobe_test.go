@@ -92,7 +92,7 @@ func TestStrobeExpires(t *testing.T) {
 	if fs := b.Findings(); len(fs) != 0 {
 		t.Errorf("%d findings after the window passed", len(fs))
 	}
-	if len(b.byIP) != 0 {
-		t.Errorf("%d pairs kept", len(b.byIP))
+	if b.pairCount() != 0 {
+		t.Errorf("%d pairs kept", b.pairCount())
 	}
 }

@@ -1,6 +1,7 @@
-// Command beacon feeds synthetic Conn records straight into the beacon,
-// strobe and long-connection detectors and then concludes, to measure
-// their throughput and memory without any capture decoding. Records are
+// Command beacon feeds synthetic Conn records straight into every
+// behavioural detector analyze runs (on one shared pair index) and then
+// concludes, to measure their throughput and memory without any capture
+// decoding. Records are
 // spread over -pairs (local host, remote) pairs over one day: a fifth
 // exact beacons, a fifth jittered (±30 %) beacons with missed beats, and
 // the rest Poisson arrivals; every other pair carries a remote name, so
@@ -72,9 +73,12 @@ func main() {
 
 	// Every behavioural detector analyze runs, so the figure is what a
 	// run costs, not one detector's share.
+	// They share one pair index, as analyze wires them.
+	ix := detect.NewPairIndex()
 	prev := detect.NewPrevalence()
-	ds := []cw.Detector{detect.NewBeacon(detect.BeaconConfig{}), detect.NewLongConn(detect.LongConnConfig{}),
-		detect.NewDNSTunnel(detect.DNSTunnelConfig{}), detect.NewExfil(detect.ExfilConfig{Prevalence: prev}), prev}
+	prev.Pairs = ix
+	ds := []cw.Detector{detect.NewBeacon(detect.BeaconConfig{Pairs: ix}), detect.NewLongConn(detect.LongConnConfig{Pairs: ix}),
+		detect.NewDNSTunnel(detect.DNSTunnelConfig{}), detect.NewExfil(detect.ExfilConfig{Prevalence: prev, Pairs: ix}), prev}
 	c := &cw.Conn{Proto: "tcp", Service: "ssl", State: "SF", Duration: 800 * time.Millisecond, RespBytes: 4000}
 	t0 := time.Now()
 	// Round-robin over pairs so that records arrive roughly in time

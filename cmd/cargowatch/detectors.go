@@ -19,13 +19,17 @@ func addDetectors(pl *pipeline, store *sqlite.DB) {
 	// pl.window is zero for files (the whole input; Expire is never
 	// called) and --window for collect (the detectors' default is 24 h).
 	w := pl.window
+	// One pair index for the detectors that keep state per (local,
+	// remote) pair: a Conn then costs one large-map lookup, not four.
+	pairs := detect.NewPairIndex()
 	prev := detect.NewPrevalence()
 	prev.Window = w
+	prev.Pairs = pairs
 	pl.detectors = append(pl.detectors,
-		detect.NewBeacon(detect.BeaconConfig{Window: w}),
-		detect.NewLongConn(detect.LongConnConfig{Window: w}),
+		detect.NewBeacon(detect.BeaconConfig{Window: w, Pairs: pairs}),
+		detect.NewLongConn(detect.LongConnConfig{Window: w, Pairs: pairs}),
 		detect.NewDNSTunnel(detect.DNSTunnelConfig{Quiet: pl.quiet, Window: w}),
-		detect.NewExfil(detect.ExfilConfig{History: hist, Log: pl.log, Window: w, Prevalence: prev}),
+		detect.NewExfil(detect.ExfilConfig{History: hist, Log: pl.log, Window: w, Prevalence: prev, Pairs: pairs}),
 		prev)
 	// Prevalence goes into every finding's evidence, then findings about
 	// the same pair are combined (docs/DETECTIONS.md, combination).
