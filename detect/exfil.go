@@ -415,17 +415,35 @@ func (e *Exfil) Findings() []cw.Finding {
 			minDay = min(minDay, unixDay(p.first))
 		}
 	})
-	if len(cands) == 0 {
+	spreads := e.spreads()
+	if len(cands) == 0 && len(spreads) == 0 {
 		return nil
+	}
+	withBase := cands
+	for _, sp := range spreads {
+		withBase = append(withBase, sp.top[0])
+		if !sp.first.IsZero() {
+			minDay = min(minDay, unixDay(sp.first))
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.QueryTimeout)
 	defer cancel()
-	bases := e.baselines(ctx, cands, minDay)
+	bases := e.baselines(ctx, withBase, minDay)
 
 	var fs []cw.Finding
+	reported := map[netip.Addr]bool{}
 	for _, p := range cands {
 		f, ok := e.judge(ctx, p, bases[p.local.Addr])
 		if ok {
+			fs = append(fs, f)
+			reported[p.local.Addr] = true
+		}
+	}
+	for _, sp := range spreads {
+		if reported[sp.top[0].local.Addr] {
+			continue // the host's biggest upload is reported as a pair already
+		}
+		if f, ok := e.judgeSpread(sp, bases[sp.top[0].local.Addr]); ok {
 			fs = append(fs, f)
 		}
 	}
@@ -439,6 +457,124 @@ func (e *Exfil) Findings() []cw.Finding {
 		return fs[i].Src.Addr.Compare(fs[j].Src.Addr) < 0
 	})
 	return fs
+}
+
+// spread is one local host's uploads summed over its destinations, for
+// a host that sends much in total but little to each.
+type spread struct {
+	out, in     int64
+	conns       int64
+	dests       int
+	first, last time.Time
+	top         []*exfilPair // biggest uploads first, at most spreadTop
+}
+
+const spreadTop = 8
+
+// spreads sums each host's uploads (conversations it opened) over its
+// destinations and returns the hosts with at least MinBytesOut in all and
+// at least two destinations.
+func (e *Exfil) spreads() []*spread {
+	by := map[netip.Addr]*spread{}
+	e.each(func(_ int32, _ exfilKey, p *exfilPair) {
+		if p.out <= 0 {
+			return
+		}
+		sp := by[p.local.Addr]
+		if sp == nil {
+			sp = &spread{first: p.first, last: p.last}
+			by[p.local.Addr] = sp
+		}
+		sp.out = satAdd(sp.out, p.out)
+		sp.in = satAdd(sp.in, p.in)
+		sp.conns += p.conns
+		sp.dests++
+		if !p.first.IsZero() && (sp.first.IsZero() || p.first.Before(sp.first)) {
+			sp.first = p.first
+		}
+		if p.last.After(sp.last) {
+			sp.last = p.last
+		}
+		sp.top = append(sp.top, p)
+		if len(sp.top) > 4*spreadTop {
+			sp.top = topUploads(sp.top)
+		}
+	})
+	var out []*spread
+	for _, sp := range by {
+		if sp.out >= e.cfg.MinBytesOut && sp.dests >= 2 {
+			sp.top = topUploads(sp.top)
+			out = append(out, sp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].top[0].local.Addr.Less(out[j].top[0].local.Addr) })
+	return out
+}
+
+// topUploads keeps the spreadTop biggest uploads, biggest first (ties by
+// address, so the choice does not depend on map order).
+func topUploads(ps []*exfilPair) []*exfilPair {
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].out != ps[j].out {
+			return ps[i].out > ps[j].out
+		}
+		return ps[i].remote.Addr.Less(ps[j].remote.Addr)
+	})
+	return ps[:min(len(ps), spreadTop)]
+}
+
+// judgeSpread scores a host's total upload by the same volume and
+// asymmetry sub-scores as a pair, without the destination's age and
+// rarity (there is no one destination): score = volume × (0.40 +
+// 0.25·asym).
+func (e *Exfil) judgeSpread(sp *spread, base *exfilBaseline) (cw.Finding, bool) {
+	s := e.exfilScore(sp.out, sp.in, base, 0, false, 1)
+	score := clampUnit(s.volume * (0.40 + 0.25*s.asym))
+	if score < e.cfg.MinScore {
+		return cw.Finding{}, false
+	}
+	top := sp.top[0]
+	var dests []map[string]any
+	for _, p := range sp.top {
+		d := map[string]any{"ip": p.remote.Addr.String(), "bytes_out": p.out, "bytes_in": p.in, "connections": p.conns}
+		if len(p.names) > 0 {
+			d["name"] = p.names[0]
+		}
+		dests = append(dests, d)
+	}
+	ev := map[string]any{
+		"scope":            "host",
+		"bytes_out":        sp.out,
+		"bytes_in":         sp.in,
+		"connections":      sp.conns,
+		"destinations":     sp.dests,
+		"top_destinations": dests,
+		"ratio_out_in":     roundScore(float64(sp.out) / float64(max(sp.in, 1))),
+		"sub_scores":       map[string]any{"absolute": roundScore(s.absolute), "volume": roundScore(s.volume), "asym": roundScore(s.asym)},
+		"rule":             "host total: score = volume × (0.40 + 0.25·asym), over all destinations the host uploaded to",
+	}
+	if base != nil && base.has {
+		ev["baseline"] = map[string]any{"days": base.days, "median": int64(base.median), "threshold": int64(base.threshold), "unusual_day": base.anomalous}
+	}
+	dst := top.remote
+	if dst.Name == "" && len(top.names) > 0 {
+		dst.Name = top.names[0]
+	}
+	return cw.Finding{
+		Kind:      cw.KindExfiltration,
+		Severity:  ScoreSeverity(score),
+		Score:     roundScore(score),
+		Src:       top.local,
+		Dst:       dst,
+		FirstSeen: sp.first,
+		LastSeen:  sp.last,
+		Count:     sp.conns,
+		BytesOut:  sp.out,
+		BytesIn:   sp.in,
+		Summary: fmt.Sprintf("%s uploaded %s to %d outside destinations (%s back), none enough alone; the most to %s",
+			endpointLabel(top.local), HumanBytes(sp.out), sp.dests, HumanBytes(sp.in), endpointLabel(dst)),
+		Evidence: ev,
+	}, true
 }
 
 // baselines learns, for the hosts of the candidates, the daily bytes out

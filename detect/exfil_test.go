@@ -122,6 +122,48 @@ func TestExfilObserve(t *testing.T) {
 	t.Log(up.Summary)
 }
 
+// A host that uploads a lot in total, a little to each of many
+// destinations, is one host-level finding; a host whose biggest upload is
+// already reported gets none, and many small uploads that add up to
+// little get none.
+func TestExfilSpread(t *testing.T) {
+	e := NewExfil(ExfilConfig{})
+	at := func(i int) time.Time { return exT0.Add(time.Duration(i) * time.Minute) }
+	for i := range 200 { // 200 destinations, 3 MiB each: 600 MiB in all
+		e.Observe(exConn("10.0.0.5", fmt.Sprintf("203.0.%d.%d", 113+i/250, 1+i%250), at(i), 3*mib, 2_000, false))
+	}
+	for i := range 20 { // 20 × 100 KiB: 2 MiB in all, too little
+		e.Observe(exConn("10.0.0.6", fmt.Sprintf("198.51.100.%d", 1+i), at(i), 100<<10, 2_000, false))
+	}
+	for i := range 30 { // one big upload (reported as a pair) and small ones
+		e.Observe(exConn("10.0.0.7", "192.0.2.9", at(i), 20*mib, 1_000, false))
+		e.Observe(exConn("10.0.0.7", fmt.Sprintf("192.0.2.%d", 100+i), at(i), 2*mib, 1_000, false))
+	}
+	fs := e.Findings()
+	var host *cw.Finding
+	for i, f := range fs {
+		if f.Evidence["scope"] == "host" {
+			if f.Src.Addr.String() != "10.0.0.5" {
+				t.Errorf("unexpected host-level finding: %s", f.Summary)
+				continue
+			}
+			host = &fs[i]
+		}
+	}
+	if host == nil {
+		t.Fatalf("no host-level finding for 600 MiB spread over 200 destinations in %d findings", len(fs))
+	}
+	if host.BytesOut != 600*mib || host.Evidence["destinations"] != 200 || host.Severity < cw.Medium {
+		t.Errorf("host finding: %s, %s, evidence %v", host.Severity, host.Summary, host.Evidence)
+	}
+	if top, _ := host.Evidence["top_destinations"].([]map[string]any); len(top) != spreadTop {
+		t.Errorf("top destinations: %v", host.Evidence["top_destinations"])
+	}
+	if _, ok := exFind(fs, "10.0.0.7", "192.0.2.9"); !ok {
+		t.Error("the 600 MiB upload of 10.0.0.7 to one destination is not reported as a pair")
+	}
+}
+
 // With a store: a host that uploads ~20 MiB a day uploading 200 MiB to a
 // destination never seen before rises; a backup server's routine 400 MiB to
 // its usual destination falls.
