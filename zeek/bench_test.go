@@ -33,6 +33,24 @@ func BenchmarkTSVLine(b *testing.B) {
 	}
 }
 
+// BenchmarkTSVFastLine is BenchmarkTSVLine through the fast path, as
+// Source reads conn.log lines.
+func BenchmarkTSVFastLine(b *testing.B) {
+	p := newParser("bench", nil)
+	for _, l := range bytes.Split([]byte(tsvHead), []byte{'\n'}) {
+		p.parse(l)
+	}
+	cv := newConverter()
+	b.SetBytes(int64(len(benchTSVLine) + 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		c := cv.slab.next()
+		if _, ok := p.hdr.fastConn(benchTSVLine, c, cv); !ok {
+			b.Fatal("declined")
+		}
+	}
+}
+
 func BenchmarkJSONLine(b *testing.B) {
 	p := newParser("bench", nil)
 	cv := newConverter()

@@ -10,6 +10,13 @@
 // or gzip (recognised by its magic, whatever the name). Fields cargowatch
 // does not read are skipped, whatever they are.
 //
+// Speed: a TSV conn.log line is read in one pass straight into its Conn;
+// a line that pass does not vouch for (escapes, values in unusual forms,
+// a wrong field count) goes through the general record reader, which
+// alone decides what is malformed, so both read every line alike. JSON
+// lines go through the record, their keys predicted from the line
+// before. See docs/SOURCES.md for the rates.
+//
 // Inputs: files and directories. A directory is read with its dated
 // subdirectories (zeekctl's 2026-11-29/conn.07:00:00-08:00:00.log.gz) and
 // Zeek's archive names (conn.2026-11-29-07-00-00.log.gz); files are
@@ -33,10 +40,13 @@
 //     Stats.DroppedJoins, and a warning names the period. Per uid at most
 //     64 DNS messages (the rest counted in Conn.DNSDropped), 32 HTTP
 //     requests and 32 file mime types are kept, as the flow table does;
-//   - Options.Reorder (DefaultReorder, 8,192 Conns, about 5 MB) are held
-//     in a heap to emit each directory's Conns in start-time order
-//     (conn.log is written as connections end); a connection longer than
-//     the window comes out late;
+//   - Options.Reorder (DefaultReorder, 8,192 Conns) are held in a heap to
+//     emit each directory's Conns in start-time order (conn.log is
+//     written as connections end); a connection longer than the window
+//     comes out late. Conns are allocated 64 at a time and a slab lives
+//     while any of its Conns does, so held Conns from slabs older than
+//     the window are moved to the newest: they pin at most about two
+//     windows of slabs (12 MB);
 //   - a line longer than Options.MaxLine (1 MiB) is skipped as malformed;
 //     the read buffer is 256 KiB;
 //   - the interner of enum-like values (proto, state, history, MACs,

@@ -1,7 +1,10 @@
 package zeek
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -45,7 +48,7 @@ func parseObject(line []byte, i int, r *record, prefix []byte) (int, error) {
 		return i + 1, nil
 	}
 	var keyBuf [96]byte
-	for {
+	for nk := 0; ; nk++ {
 		i = skipWS(line, i)
 		if i >= len(line) {
 			return i, errJSONEnd
@@ -53,38 +56,52 @@ func parseObject(line []byte, i int, r *record, prefix []byte) (int, error) {
 		if line[i] != '"' {
 			return i, errJSONSyntax
 		}
-		ks, ke, kesc, err := scanString(line, i)
-		if err != nil {
-			return i, err
-		}
-		key := line[ks:ke]
-		if kesc {
-			key = unescapeJSON(nil, key)
-		}
-		i = skipWS(line, ke+1)
-		if i >= len(line) {
-			return i, errJSONEnd
-		}
-		if line[i] != ':' {
-			return i, errJSONSyntax
-		}
-		i = skipWS(line, i+1)
-		if i >= len(line) {
-			return i, errJSONEnd
-		}
-		name := key
-		if prefix != nil {
-			if len(prefix)+1+len(key) <= len(keyBuf) {
-				n := copy(keyBuf[:], prefix)
-				keyBuf[n] = '.'
-				n++
-				n += copy(keyBuf[n:], key)
-				name = keyBuf[:n]
-			} else {
-				name = nil
+		var (
+			name []byte
+			slot int
+		)
+		if pk := r.predictKey(prefix, nk, line[i:]); pk != nil {
+			name, slot = pk.raw[1:1+pk.n], pk.slot
+			i += len(pk.raw)
+		} else {
+			k0 := i
+			ks, ke, kesc, err := scanString(line, i)
+			if err != nil {
+				return i, err
 			}
+			key := line[ks:ke]
+			if kesc {
+				key = unescapeJSON(nil, key)
+			}
+			i = skipWS(line, ke+1)
+			if i >= len(line) {
+				return i, errJSONEnd
+			}
+			if line[i] != ':' {
+				return i, errJSONSyntax
+			}
+			name = key
+			if prefix != nil {
+				if len(prefix)+1+len(key) <= len(keyBuf) {
+					n := copy(keyBuf[:], prefix)
+					keyBuf[n] = '.'
+					n++
+					n += copy(keyBuf[n:], key)
+					name = keyBuf[:n]
+				} else {
+					name = nil
+				}
+			}
+			slot = lookupSlot(name)
+			if prefix == nil && !kesc {
+				r.learnKey(nk, line[k0:i+1], ke-ks, slot)
+			}
+			i++
 		}
-		slot := lookupSlot(name)
+		i = skipWS(line, i)
+		if i >= len(line) {
+			return i, errJSONEnd
+		}
 		known := slot >= 0
 		var f field
 		switch c := line[i]; {
@@ -96,6 +113,7 @@ func parseObject(line []byte, i int, r *record, prefix []byte) (int, error) {
 			f = field{b: line[s:e], st: stSet, jk: jString, esc: esc}
 			i = e + 1
 		case c == '{':
+			var err error
 			if len(prefix) == 0 && name != nil && len(name) < 48 {
 				var pb [48]byte
 				n := copy(pb[:], name)
@@ -136,6 +154,7 @@ func parseObject(line []byte, i int, r *record, prefix []byte) (int, error) {
 		}
 		if known {
 			r.v[slot] = f
+			r.set |= 1 << slot
 		}
 		i = skipWS(line, i)
 		if i >= len(line) {
@@ -152,11 +171,75 @@ func parseObject(line []byte, i int, r *record, prefix []byte) (int, error) {
 	}
 }
 
+// Zeek writes a log's keys in the same order on every line, leaving out
+// unset fields: the record remembers the bytes from each top-level key's
+// opening quote to its colon, by position in the line, and a line that
+// has the same bytes there skips scanning and looking up the key (a
+// third of a JSON line's time).
+const maxPredictedKeys = 64
+
+type jsonKey struct {
+	raw  []byte // "key" and the colon, as the line had them
+	n    int    // length of the key
+	slot int
+}
+
+// predictKey returns the key remembered for position nk when line starts
+// with it, else nil.
+func (r *record) predictKey(prefix []byte, nk int, line []byte) *jsonKey {
+	if prefix != nil || nk >= len(r.jkeys) {
+		return nil
+	}
+	pk := &r.jkeys[nk]
+	if len(pk.raw) == 0 || !bytes.HasPrefix(line, pk.raw) {
+		return nil
+	}
+	return pk
+}
+
+// learnKey remembers raw (from the key's quote to its colon; the key has
+// no escape) at position nk.
+func (r *record) learnKey(nk int, raw []byte, n, slot int) {
+	if nk >= maxPredictedKeys {
+		return
+	}
+	for len(r.jkeys) <= nk {
+		r.jkeys = append(r.jkeys, jsonKey{})
+	}
+	pk := &r.jkeys[nk]
+	pk.raw = append(pk.raw[:0], raw...)
+	pk.n, pk.slot = n, slot
+}
+
 // scanString returns the content bounds of the string at line[i] == '"'
-// (end is the index of the closing quote) and whether it has escapes.
+// (end is the index of the closing quote) and whether it has escapes. It
+// looks at eight bytes at a time for a quote or a backslash.
 func scanString(line []byte, i int) (start, end int, esc bool, err error) {
+	const (
+		ones = 0x0101010101010101
+		low7 = 0x7f7f7f7f7f7f7f7f
+	)
 	start = i + 1
-	for j := start; j < len(line); j++ {
+	j := start
+	for j+8 <= len(line) {
+		w := binary.LittleEndian.Uint64(line[j:])
+		// The high bit of each byte of ^((x&low7+low7)|x|low7) is set
+		// exactly where x has a zero byte.
+		q := w ^ ('"' * ones)
+		b := w ^ ('\\' * ones)
+		t := ^((q&low7 + low7) | q | low7) | ^((b&low7 + low7) | b | low7)
+		if t == 0 {
+			j += 8
+			continue
+		}
+		k := j + bits.TrailingZeros64(t)>>3
+		if line[k] == '"' {
+			return start, k, esc, nil
+		}
+		esc = true
+		j = k + 2 // the escaped byte is never the end
+	}
+	for ; j < len(line); j++ {
 		switch line[j] {
 		case '"':
 			return start, j, esc, nil

@@ -2,6 +2,7 @@ package zeek
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -246,4 +247,156 @@ func TestTagTime(t *testing.T) {
 	if !tagTime("/x", "07:00:00-08:00:00").IsZero() {
 		t.Error("a time without a date must not be ordered as one")
 	}
+}
+
+// scanStringRef is scanString as it was, a byte at a time.
+func scanStringRef(line []byte, i int) (start, end int, esc bool, err error) {
+	start = i + 1
+	for j := start; j < len(line); j++ {
+		switch line[j] {
+		case '"':
+			return start, j, esc, nil
+		case '\\':
+			esc = true
+			j++
+		}
+	}
+	return 0, 0, false, errJSONEnd
+}
+
+func sameScan(t *testing.T, b []byte) {
+	for i := range b {
+		if b[i] != '"' {
+			continue
+		}
+		s1, e1, x1, err1 := scanString(b, i)
+		s2, e2, x2, err2 := scanStringRef(b, i)
+		if s1 != s2 || e1 != e2 || x1 != x2 || err1 != err2 {
+			t.Fatalf("scanString(%q, %d) = %d, %d, %v, %v; byte loop %d, %d, %v, %v", b, i, s1, e1, x1, err1, s2, e2, x2, err2)
+		}
+	}
+}
+
+var scanSeeds = []string{
+	`""`, `"a"`, `"abcdefgh"`, `"abcdefghi"`, `"abcdefg\"hij"`, `"\\"`, `"\\\\"`, `"abcdefg\\"`, `"abcdefgh\\"x"`,
+	`"0123456\"`, `"01234567\"`, `"\u00e9\x00 CiqvYWc1qDPxPSN3IR"`, `"unterminated`, `"ends with backslash\`,
+	`{"ts":1795935600.001100,"uid":"CiqvYWc1qDPxPSN3IR","id.orig_h":"10.1.84.61"}`,
+}
+
+func TestScanStringAsBefore(t *testing.T) {
+	for _, s := range scanSeeds {
+		sameScan(t, []byte(s))
+	}
+	// Every placement of a quote and a backslash around the word edges.
+	for n := range 20 {
+		for q := range n {
+			for e := -1; e < n; e++ {
+				b := []byte(`"` + strings.Repeat("x", n))
+				b[1+q] = '"'
+				if e >= 0 {
+					b[1+e] = '\\'
+				}
+				sameScan(t, b)
+			}
+		}
+	}
+}
+
+func FuzzScanString(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(sameScan)
+}
+
+// TestJSONLinesDoNotLeak: a field of one JSON line is gone on the next
+// line that lacks it, and on a TSV line after JSON ones.
+func TestJSONLinesDoNotLeak(t *testing.T) {
+	p := newParser("x", nil)
+	r, err := p.parse([]byte(`{"ts":1.5,"uid":"CA","id":{"orig_h":"10.0.0.1","resp_h":"10.0.0.2"},"service":"dns","vlan":7}`))
+	if err != nil || !r.has(fService) || !r.has(fVLAN) || !r.has(fOrigH) {
+		t.Fatalf("first line: %v", err)
+	}
+	r, err = p.parse([]byte(`{"ts":2.5,"uid":"CB","id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.2"}`))
+	if err != nil || r.has(fService) || r.has(fVLAN) || r.str(fUID) != "CB" {
+		t.Fatalf("second line kept the first's fields: service %v vlan %v uid %q, %v", r.has(fService), r.has(fVLAN), r.str(fUID), err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(tsvHead), "\n") {
+		p.parse([]byte(l))
+	}
+	p.parse([]byte(`{"ts":1.5,"uid":"CA","id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.2","query":"x.test"}`))
+	r, err = p.parse([]byte(strings.TrimSuffix(connLine(1700000000, "CC"), "\n")))
+	if err != nil || r.has(fQuery) || r.str(fUID) != "CC" {
+		t.Fatalf("TSV line after JSON kept query: %v, %v", r.has(fQuery), err)
+	}
+	r, err = p.parse([]byte(`{"ts":3.5,"id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.2"}`))
+	if err != nil || r.has(fUID) || r.has(fService) || r.has(fOrigBytes) {
+		t.Fatalf("JSON line after TSV kept its fields: uid %v service %v, %v", r.has(fUID), r.has(fService), err)
+	}
+}
+
+// samePredicted parses each line of text with one record, as a file is
+// read (keys predicted from the lines before), and with a fresh one, and
+// fails when they differ.
+func samePredicted(t *testing.T, text []byte) {
+	var kept record
+	for _, line := range bytes.Split(text, []byte{'\n'}) {
+		var fresh record
+		err1 := parseJSON(line, &kept)
+		err2 := parseJSON(line, &fresh)
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("%q: %v with keys remembered, %v without", line, err1, err2)
+		}
+		if err1 != nil {
+			continue
+		}
+		for s := range nSlots {
+			a, b := kept.v[s], fresh.v[s]
+			if a.st != b.st || a.jk != b.jk || a.esc != b.esc || !bytes.Equal(a.b, b.b) {
+				t.Fatalf("%q: %s is %+v with keys remembered, %+v without", line, slotNames[s], a, b)
+			}
+		}
+	}
+}
+
+var predictSeeds = []string{
+	string(benchJSONLine) + "\n" + string(benchJSONLine),
+	// An unset field left out shifts the keys after it.
+	`{"ts":1.5,"uid":"CA","service":"dns","id.orig_h":"10.0.0.1"}` + "\n" + `{"ts":1.5,"uid":"CB","id.orig_h":"10.0.0.2","service":"ssl"}`,
+	// Same key bytes, other values; whitespace; escaped and nested keys.
+	`{"ts":1,"uid":"CA"}` + "\n" + `{"ts" : 2, "uid":"CB"}` + "\n" + `{"ts":3,"u\u0069d":"CC"}` + "\n" + `{"ts":4,"uid":"CD"}`,
+	`{"id":{"orig_h":"10.0.0.1","resp_h":"10.0.0.2"},"ts":1}` + "\n" + `{"id":{"orig_h":"10.0.0.3"},"ts":2}` + "\n" + `{"id.orig_h":"10.0.0.4","ts":3}`,
+	// A key that is a prefix of the remembered one, and the reverse.
+	`{"ts":1,"uid_x":"CA"}` + "\n" + `{"ts":1,"uid":"CA"}` + "\n" + `{"ts":1,"uid":"CA","uid":"CB"}`,
+	`{"ts":1,"uid":` + "\n" + `{"ts":1,"uid"` + "\n" + `{"ts":1}`,
+}
+
+func TestJSONKeysPredicted(t *testing.T) {
+	for _, s := range predictSeeds {
+		samePredicted(t, []byte(s))
+	}
+	// The predicted path is taken: after the first line, no key of the
+	// bench line is scanned.
+	var r record
+	parseJSON(benchJSONLine, &r)
+	if len(r.jkeys) != 20 {
+		t.Fatalf("%d keys remembered, want 20", len(r.jkeys))
+	}
+	var hits int
+	for nk := range r.jkeys {
+		rest := benchJSONLine[bytes.Index(benchJSONLine, r.jkeys[nk].raw):]
+		if r.predictKey(nil, nk, rest) != nil {
+			hits++
+		}
+	}
+	if hits != 20 {
+		t.Errorf("%d of 20 keys predicted", hits)
+	}
+}
+
+func FuzzJSONKeys(f *testing.F) {
+	for _, s := range predictSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(samePredicted)
 }

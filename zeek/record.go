@@ -2,9 +2,11 @@ package zeek
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -177,14 +179,30 @@ type record struct {
 	// hdr is the TSV header generation whose columns filled v: a line of
 	// the same header overwrites all of them, so v need not be cleared.
 	hdr uint64
+	// set has a bit per slot a JSON line filled, so that the next line
+	// clears those rather than all 51 (a sixth of a JSON line's time).
+	set uint64
 	v   [nSlots]field
+	// jkeys are the JSON keys seen by position, kept across lines.
+	jkeys []jsonKey
 }
 
+// set is a uint64.
+var _ [64 - nSlots]struct{}
+
 func (r *record) reset(json bool, setSep byte) {
+	if r.json {
+		for m := r.set; m != 0; m &= m - 1 {
+			r.v[bits.TrailingZeros64(m)] = field{}
+		}
+	} else {
+		// TSV fills do not keep set.
+		r.v = [nSlots]field{}
+	}
+	r.set = 0
 	r.json = json
 	r.setSep = setSep
 	r.hdr = 0
-	r.v = [nSlots]field{}
 }
 
 func (r *record) has(s int) bool { return r.v[s].st == stSet || r.v[s].st == stEmpty }
@@ -416,6 +434,18 @@ func parseUint(b []byte) (uint64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
+	if len(b) < 20 {
+		// Nineteen digits cannot overflow: no check per digit.
+		var n uint64
+		for _, c := range b {
+			d := c - '0'
+			if d > 9 {
+				return 0, false
+			}
+			n = n*10 + uint64(d)
+		}
+		return n, true
+	}
 	var n uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
@@ -430,43 +460,48 @@ func parseUint(b []byte) (uint64, bool) {
 	return n, true
 }
 
+// pow10 scales a fraction of k digits to nanoseconds: pow10[9-k].
+var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
 // parseDecimal reads [-]digits[.digits] into whole seconds and
 // nanoseconds, exactly (a float64 would lose the microseconds of an epoch
-// time's last digit now and then). Anything else (exponents) is not ok.
+// time's last digit now and then); fraction digits past the ninth are
+// checked and dropped. Anything else (exponents, more than 18 integer
+// digits) is not ok.
 func parseDecimal(b []byte) (sec, ns int64, ok bool) {
 	neg := false
 	if len(b) > 0 && b[0] == '-' {
 		neg = true
 		b = b[1:]
 	}
-	if len(b) == 0 {
-		return 0, 0, false
-	}
 	i := 0
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		if i >= 18 {
-			return 0, 0, false
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
 		}
-		sec = sec*10 + int64(b[i]-'0')
-		i++
+		sec = sec*10 + int64(d)
 	}
-	if i == 0 {
+	if i == 0 || i > 18 {
 		return 0, 0, false
 	}
 	if i < len(b) {
 		if b[i] != '.' {
 			return 0, 0, false
 		}
-		i++
-		scale := int64(1e8)
-		for ; i < len(b); i++ {
-			c := b[i]
-			if c < '0' || c > '9' {
+		frac := b[i+1:]
+		k := 0
+		for j, c := range frac {
+			d := c - '0'
+			if d > 9 {
 				return 0, 0, false
 			}
-			ns += int64(c-'0') * scale
-			scale /= 10
+			if j < 9 {
+				ns = ns*10 + int64(d)
+				k++
+			}
 		}
+		ns *= pow10[9-k]
 	}
 	if neg {
 		sec, ns = -sec, -ns
@@ -474,32 +509,44 @@ func parseDecimal(b []byte) (sec, ns int64, ok bool) {
 	return sec, ns, true
 }
 
-// parseIPv4 is the hot path for dotted quads; anything else goes to
+// parseIPv4 is the hot path for dotted quads: four parts of one to three
+// digits, no leading zero, each at most 255. Anything else goes to
 // netip.ParseAddr.
 func parseIPv4(b []byte) (netip.Addr, bool) {
 	var a [4]byte
-	part, n, digits := 0, 0, 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == '.' {
-			if digits == 0 || part > 3 {
+	i := 0
+	for p := range 4 {
+		if p > 0 {
+			if i >= len(b) || b[i] != '.' {
 				return netip.Addr{}, false
 			}
-			a[part] = byte(n)
-			part++
-			n, digits = 0, 0
-			continue
+			i++
 		}
-		c := b[i]
-		if c < '0' || c > '9' || digits == 3 || (digits > 0 && n == 0) {
+		if i >= len(b) {
 			return netip.Addr{}, false
 		}
-		n = n*10 + int(c-'0')
-		if n > 255 {
+		d := b[i] - '0'
+		if d > 9 {
 			return netip.Addr{}, false
 		}
-		digits++
+		i++
+		n := uint(d)
+		if d != 0 { // a part starting with 0 is "0"
+			for k := 0; k < 2 && i < len(b); k++ {
+				d := b[i] - '0'
+				if d > 9 {
+					break
+				}
+				n = n*10 + uint(d)
+				i++
+			}
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+		}
+		a[p] = byte(n)
 	}
-	if part != 4 {
+	if i != len(b) {
 		return netip.Addr{}, false
 	}
 	return netip.AddrFrom4(a), true
@@ -519,12 +566,19 @@ func hasBackslash(b []byte) bool { return indexByte(b, '\\') >= 0 }
 // interner returns one string per distinct value, up to a cap, so that
 // enum-like fields (proto, conn_state, history, service) cost no
 // allocation per line; past the cap it allocates like string() would. A
-// direct-mapped cache in front of the map answers most lookups without
-// hashing the whole value.
+// direct-mapped cache in front of the map answers most lookups: values
+// of up to 16 bytes are compared there as two words, longer ones as
+// strings.
 type interner struct {
 	m     map[string]string
 	max   int
-	cache [256]string
+	short [256]internSlot
+	long  [64]string
+}
+
+type internSlot struct {
+	w0, w1 uint64
+	s      string
 }
 
 func newInterner(max int) *interner {
@@ -533,24 +587,60 @@ func newInterner(max int) *interner {
 
 func (in *interner) get(b []byte) string {
 	n := len(b)
-	var k int
-	if n > 0 {
-		k = (n*31 + int(b[0])*7 + int(b[n-1])*3 + int(b[n/2])) & 255
-		if c := in.cache[k]; c == string(b) {
-			return c
-		}
+	if n == 0 {
+		return ""
 	}
-	s, ok := in.m[string(b)]
-	if !ok {
-		s = string(b)
-		if len(in.m) < in.max && n <= 64 {
-			in.m[s] = s
-		} else {
-			return s
+	if n <= 16 {
+		// Zero-padded words and the length tell values apart exactly.
+		w0, w1 := loadWord(b[:min(n, 8)]), uint64(0)
+		if n > 8 {
+			w1 = loadWord(b[8:])
 		}
+		k := ((w0^w1*0x9e3779b97f4a7c15)*0xbf58476d1ce4e5b9 + uint64(n)) >> 56
+		e := &in.short[k]
+		if e.w0 == w0 && e.w1 == w1 && len(e.s) == n {
+			return e.s
+		}
+		s, ok := in.lookup(b)
+		if ok {
+			*e = internSlot{w0: w0, w1: w1, s: s}
+		}
+		return s
 	}
-	if n > 0 {
-		in.cache[k] = s
+	k := (n*31 + int(b[0])*7 + int(b[n-1])*3 + int(b[n/2])) & 63
+	if c := in.long[k]; c == string(b) {
+		return c
+	}
+	s, ok := in.lookup(b)
+	if ok {
+		in.long[k] = s
 	}
 	return s
+}
+
+// lookup returns the interned string for b, interning it while under
+// the cap; ok is false for a string made outside the table.
+func (in *interner) lookup(b []byte) (string, bool) {
+	if s, ok := in.m[string(b)]; ok {
+		return s, true
+	}
+	s := string(b)
+	if len(in.m) < in.max && len(b) <= 64 {
+		in.m[s] = s
+		return s, true
+	}
+	return s, false
+}
+
+// loadWord packs up to 8 bytes little-endian, zero-padded.
+func loadWord(b []byte) uint64 {
+	if cap(b) >= 8 {
+		// Reading past len within cap is allowed; the mask drops it.
+		return binary.LittleEndian.Uint64(b[:8]) & (^uint64(0) >> (64 - 8*len(b)))
+	}
+	var w uint64
+	for i, c := range b {
+		w |= uint64(c) << (8 * i)
+	}
+	return w
 }

@@ -25,7 +25,8 @@ const (
 	DefaultMaxJoin = 1 << 18
 	// DefaultReorder is how many Conns are held to put a directory's
 	// output in time order (conn.log is written when connections end, so
-	// it is ordered by end, not start): about 600 bytes each, 5 MB.
+	// it is ordered by end, not start): with the slabs they sit in, at
+	// most about 12 MB (see reorder).
 	DefaultReorder = 8192
 )
 
@@ -137,7 +138,7 @@ func (s *Source) Run(ctx context.Context, emit func(*cw.Conn)) error {
 			emit(c)
 		})
 		for _, g := range p.groups {
-			err := s.runGroup(ctx, g, cv, ro.push)
+			err := s.runGroup(ctx, g, cv, ro)
 			if err != nil {
 				if ctx.Err() != nil {
 					ro.flush()
@@ -153,7 +154,7 @@ func (s *Source) Run(ctx context.Context, emit func(*cw.Conn)) error {
 
 // runGroup reads one period: its side logs into a join index, then its
 // conn logs, each Conn joined by uid.
-func (s *Source) runGroup(ctx context.Context, g *group, cv *converter, out func(*cw.Conn)) error {
+func (s *Source) runGroup(ctx context.Context, g *group, cv *converter, ro *reorder) error {
 	var errs []error
 	conns, sides, firstSide := 0, 0, ""
 	for _, f := range g.files {
@@ -184,7 +185,7 @@ func (s *Source) runGroup(ctx context.Context, g *group, cv *converter, out func
 		err := s.readFile(ctx, f.path, func(r *record) error {
 			s.st.side.Add(1)
 			return idx.add(f.kind, r)
-		})
+		}, nil)
 		if err != nil {
 			errs = append(errs, err)
 			if ctx.Err() != nil {
@@ -202,17 +203,37 @@ func (s *Source) runGroup(ctx context.Context, g *group, cv *converter, out func
 		}
 		open := strings.HasPrefix(f.logPath, "open_")
 		src := f.path
+		// Most lines take the fast path, straight from the line into the
+		// Conn; a line it does not vouch for goes through the record.
+		fast := func(p *parser, line []byte) bool {
+			pl := p.hdr.fastPlan(line)
+			if pl == nil {
+				return false
+			}
+			c := ro.slot()
+			parent, ok := pl.conn(line, c, cv)
+			if !ok {
+				ro.abandon(c)
+				return false
+			}
+			c.Open = open
+			c.Source = src
+			idx.attach(c, parent)
+			ro.commit()
+			return true
+		}
 		err := s.readFile(ctx, f.path, func(r *record) error {
-			c, err := cv.conn(r)
-			if err != nil {
+			c := ro.slot()
+			if err := cv.fill(r, c); err != nil {
+				ro.abandon(c)
 				return err
 			}
 			c.Open = open
 			c.Source = src
 			idx.attach(c, tunnelParent(r))
-			out(c)
+			ro.commit()
 			return nil
-		})
+		}, fast)
 		if err != nil {
 			errs = append(errs, err)
 			if ctx.Err() != nil {
@@ -226,8 +247,10 @@ func (s *Source) runGroup(ctx context.Context, g *group, cv *converter, out func
 
 // readFile reads one log and calls fn for every data line; lines that do
 // not parse or that fn refuses are counted and skipped. Problems are
-// returned as an *InputError naming the file.
-func (s *Source) readFile(ctx context.Context, path string, fn func(*record) error) error {
+// returned as an *InputError naming the file. fast, when not nil, is
+// offered every line first; it returns true when it took the line as a
+// good record, false to leave it to the parser and fn.
+func (s *Source) readFile(ctx context.Context, path string, fn func(*record) error, fast func(*parser, []byte) bool) error {
 	s.st.files.Add(1)
 	rd, closeFn, err := openLog(path, &s.read)
 	if err != nil {
@@ -266,15 +289,20 @@ func (s *Source) readFile(ctx context.Context, path string, fn func(*record) err
 		if err == io.EOF && len(b) == 0 {
 			break
 		}
-		r, perr := p.parse(b)
-		if perr == nil && r != nil {
-			perr = fn(r)
-			if perr == nil {
-				good++
+		if fast != nil && fast(p, b) {
+			p.line++
+			good++
+		} else {
+			r, perr := p.parse(b)
+			if perr == nil && r != nil {
+				perr = fn(r)
+				if perr == nil {
+					good++
+				}
 			}
-		}
-		if perr != nil {
-			p.bad(perr)
+			if perr != nil {
+				p.bad(perr)
+			}
 		}
 		if err == io.EOF {
 			break
@@ -303,43 +331,100 @@ func (s *Source) readFile(ctx context.Context, path string, fn func(*record) err
 // reorder holds up to n Conns in a min-heap by start time and emits the
 // earliest when full: conn.log is written as connections end, so a
 // bounded window puts starts back in order for all but the long ones.
-// The key sits beside the pointer so that sifting never touches a Conn
-// (with pointers alone the cache misses took a third of the time), and a
-// full heap replaces its top in one sift rather than a pop and a push.
+// The key sits beside the Conn's slot so that sifting never touches a
+// Conn (with pointers alone the cache misses took a third of the time),
+// and a full heap replaces its top in one sift rather than a pop and a
+// push.
+//
+// Conns are filled in place in slabs (connSlab). A held Conn keeps its
+// whole slab alive, so one that stays held for long (a start time far
+// ahead of its neighbours') would pin a slab per Conn: every window's
+// worth of slabs, the held Conns are scanned and those from slabs older
+// than that are copied to the current one. Held Conns thus pin the slabs of at
+// most the last two windows (2n Conns, about 12 MB at DefaultReorder).
 type reorder struct {
-	h    []held
-	n    int
-	emit func(*cw.Conn)
+	h []held
+	n int
+	// Held Conns by slot, with the serial of their slab; free lists the
+	// slots not in use. The heap entries name slots so that they stay
+	// small and hold no pointers.
+	conns []*cw.Conn
+	slabs []int64
+	free  []int32
+	slab  connSlab
+	// age is the window in slabs; scanned is the slab serial of the
+	// last scan for old Conns.
+	age, scanned int64
+	emit         func(*cw.Conn)
 }
 
 type held struct {
 	ts int64
-	c  *cw.Conn
+	i  int32
 }
 
 func newReorder(n int, emit func(*cw.Conn)) *reorder {
-	return &reorder{n: n, emit: emit}
+	return &reorder{n: n, emit: emit, age: max(int64(n)/connSlabSize, 1)}
 }
 
-func (r *reorder) push(c *cw.Conn) {
+// slot returns a zero Conn to fill; commit then takes it, or abandon
+// clears it after a failed fill. One slot is out at a time.
+func (r *reorder) slot() *cw.Conn { return r.slab.peek() }
+
+func (r *reorder) abandon(c *cw.Conn) { *c = cw.Conn{} }
+
+// commit takes the Conn filled in the slot last handed out.
+func (r *reorder) commit() {
+	c := r.slab.next()
 	if r.n <= 0 {
 		r.emit(c)
 		return
 	}
-	e := held{ts: c.TS.UnixNano(), c: c}
+	if r.slab.serial-r.scanned >= r.age {
+		r.relocate()
+	}
+	ts := c.TS.UnixNano()
 	if len(r.h) < r.n {
-		r.h = append(r.h, e)
+		r.h = append(r.h, held{ts: ts, i: r.hold(c)})
 		r.up(len(r.h) - 1)
 		return
 	}
-	if e.ts <= r.h[0].ts {
+	if ts <= r.h[0].ts {
 		r.emit(c) // no later than anything held
 		return
 	}
-	out := r.h[0].c
-	r.h[0] = e
+	// Replace the top: its slot takes c.
+	i := r.h[0].i
+	out := r.conns[i]
+	r.conns[i], r.slabs[i] = c, r.slab.serial
+	r.h[0].ts = ts
 	r.down(0)
 	r.emit(out)
+}
+
+// hold puts c in a free slot.
+func (r *reorder) hold(c *cw.Conn) int32 {
+	if len(r.free) == 0 {
+		r.conns = append(r.conns, c)
+		r.slabs = append(r.slabs, r.slab.serial)
+		return int32(len(r.conns) - 1)
+	}
+	i := r.free[len(r.free)-1]
+	r.free = r.free[:len(r.free)-1]
+	r.conns[i], r.slabs[i] = c, r.slab.serial
+	return i
+}
+
+// relocate moves held Conns out of slabs older than the window.
+func (r *reorder) relocate() {
+	r.scanned = r.slab.serial
+	for i, c := range r.conns {
+		if c != nil && r.slab.serial-r.slabs[i] > r.age {
+			nc := r.slab.next()
+			*nc = *c
+			r.conns[i], r.slabs[i] = nc, r.slab.serial
+		}
+	}
 }
 
 func (r *reorder) up(i int) {
@@ -375,9 +460,11 @@ func (r *reorder) down(i int) {
 
 func (r *reorder) flush() {
 	slices.SortStableFunc(r.h, func(a, b held) int { return cmp.Compare(a.ts, b.ts) })
-	for i, e := range r.h {
-		r.emit(e.c)
-		r.h[i] = held{}
+	for _, e := range r.h {
+		c := r.conns[e.i]
+		r.conns[e.i] = nil
+		r.free = append(r.free, e.i)
+		r.emit(c)
 	}
 	r.h = r.h[:0]
 }

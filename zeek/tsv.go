@@ -19,6 +19,11 @@ type header struct {
 	fields []string
 	cols   []int16 // slot of each column, -1 for fields cargowatch does not read
 	gen    uint64  // changes with cols, so records know when to clear
+
+	// plan is the fast path's reading of this header, made on first use
+	// (planned) and dropped by every header line.
+	plan    *connPlan
+	planned bool
 }
 
 // headerGen numbers header layouts across all parsers, so a record never
@@ -37,6 +42,7 @@ var errNoFields = errors.New("data line before any #fields header")
 // headerLine applies one line starting with '#'. Unknown '#' lines (#open,
 // #close, comments such as btest's '###') are ignored.
 func (h *header) headerLine(line []byte) error {
+	h.plan, h.planned = nil, false
 	if rest, ok := bytes.CutPrefix(line, []byte("#separator")); ok {
 		*h = newHeader()
 		v := bytes.TrimLeft(rest, " \t")
@@ -83,6 +89,7 @@ func (h *header) cut(line []byte) (key, val []byte, ok bool) {
 }
 
 func (h *header) setFields(names [][]byte) {
+	h.plan, h.planned = nil, false
 	h.fields = h.fields[:0]
 	h.cols = make([]int16, len(names))
 	h.gen = headerGen.Add(1)
