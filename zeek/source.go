@@ -574,13 +574,23 @@ func buildPlan(paths []string) ([]*dirPlan, []error) {
 			continue
 		}
 		dir := filepath.Dir(in)
-		if ln, ok := parseName(filepath.Base(in)); ok {
+		// A name says the log's type only when it is one Zeek gives
+		// (conn.log, dns.2026-...log.gz, x.zeek-conn.log); a file named
+		// its own way (mylog.log, capture1.log) says it in its content.
+		if ln, ok := parseName(filepath.Base(in)); ok && (kindOf(ln.path) != kindOther || knownPaths[ln.path]) {
+			if kindOf(ln.path) == kindOther {
+				errs = append(errs, &cw.InputError{Input: in, Err: fmt.Errorf("zeek: %w", unusedLog(ln.path))})
+				continue
+			}
 			// The file and its siblings of the same period.
 			add(dir, in, ln, true)
 			listDir(dir, func(o logName) bool { return o.prefix == ln.prefix && o.tag == ln.tag })
 			continue
 		}
 		lp, err := pathFromContent(in)
+		if err == nil && kindOf(lp) == kindOther {
+			err = unusedLog(lp)
+		}
 		if err != nil {
 			errs = append(errs, &cw.InputError{Input: in, Err: fmt.Errorf("zeek: %w", err)})
 			continue
@@ -609,6 +619,11 @@ func buildPlan(paths []string) ([]*dirPlan, []error) {
 		}
 	}
 	return order, errs
+}
+
+// unusedLog says why a Zeek log given by name gives no Conns.
+func unusedLog(path string) error {
+	return fmt.Errorf("a Zeek %s log: cargowatch reads conn logs (RITA's open_conn too), joined with dns, ssl, http, files and tunnel logs", path)
 }
 
 // pathFromContent reads a log's path from its header (#path, or _path in

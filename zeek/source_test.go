@@ -329,6 +329,26 @@ func TestMalformedLines(t *testing.T) {
 	}
 }
 
+// A log's type comes from its name only when Zeek gave the name; a conn
+// log saved as "capture1.log" is read by its #path header, and a log
+// cargowatch does not read is an error naming it, never silently nothing.
+func TestLogTypeFromContent(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "capture1.log")
+	writeFile(t, own, tsvHead+connLine(1795935590, "C1")+connLine(1795935591, "C2"))
+	conns, _, err := collect(t, []string{own}, Options{})
+	if err != nil || len(conns) != 2 {
+		t.Errorf("capture1.log: %d Conns, err %v; want 2 and no error", len(conns), err)
+	}
+	notice := filepath.Join(t.TempDir(), "alerts1.log")
+	writeFile(t, notice, strings.Replace(tsvHead, "#path\tconn", "#path\tnotice", 1))
+	conns, _, err = collect(t, []string{notice}, Options{})
+	var ie *cw.InputError
+	if len(conns) != 0 || !errors.As(err, &ie) || ie.Input != notice || !strings.Contains(err.Error(), "notice log") {
+		t.Errorf("alerts1.log (a notice log): %d Conns, err %v; want an InputError naming it", len(conns), err)
+	}
+}
+
 func TestAllLinesMalformed(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "conn.log")
 	writeFile(t, p, tsvHead+"1795935600.5\tCX\t10.0.0.1\n")
