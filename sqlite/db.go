@@ -99,7 +99,7 @@ func open(ctx context.Context, path string, target int) (*DB, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(2)
 	s := &DB{db: db, path: path}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
@@ -116,6 +116,31 @@ func open(ctx context.Context, path string, target int) (*DB, error) {
 	}
 	return s, nil
 }
+
+// ping opens the first connection. Switching a new file to WAL mode (a
+// pragma of the DSN, run as the connection opens) needs an exclusive lock
+// and SQLite answers SQLITE_BUSY at once, without the busy handler, when
+// another process is opening or migrating the same file; so a busy open
+// is retried for as long as a busy write would wait.
+func ping(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		var se interface{ Code() int }
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code (extended codes
+// carry it in their low byte).
+const sqliteBusy = 5
 
 // dsn builds a file: URI so that any byte in the path (notably '?', which
 // the driver would otherwise take as the start of its parameters) is
