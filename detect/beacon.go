@@ -916,7 +916,7 @@ func remoteIPs(s *series, byName bool) []string {
 // connections over 2h0m, 3 beats missed)".
 func beaconSummary(s *series, dst cw.Endpoint, ips []string, r beaconResult, n int64) string {
 	var b strings.Builder
-	b.WriteString(localName(s.local))
+	b.WriteString(endpointLabel(s.local))
 	b.WriteString(" calls ")
 	b.WriteString(remoteName(dst, ips))
 	fmt.Fprintf(&b, " every %s ±%.0f %%", humanPeriod(r.Period), 100*r.Jitter)
@@ -929,17 +929,6 @@ func beaconSummary(s *series, dst cw.Endpoint, ips []string, r beaconResult, n i
 	}
 	b.WriteString(")")
 	return b.String()
-}
-
-func localName(e cw.Endpoint) string {
-	ip := e.Addr.String()
-	switch {
-	case e.Asset != nil && e.Asset.Name != "":
-		return e.Asset.Name + " (" + ip + ")"
-	case e.Name != "":
-		return e.Name + " (" + ip + ")"
-	}
-	return ip
 }
 
 func remoteName(dst cw.Endpoint, ips []string) string {

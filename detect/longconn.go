@@ -323,7 +323,7 @@ func (l *LongConn) Findings() []cw.Finding {
 		first, last := p.iv[0].s, p.iv[len(p.iv)-1].e
 		longest := time.Duration(p.longest) * time.Millisecond
 		var b strings.Builder
-		b.WriteString(localName(p.local))
+		b.WriteString(endpointLabel(p.local))
 		if 2*p.inbound > p.conns {
 			b.WriteString(" was connected from ")
 		} else {

@@ -49,7 +49,7 @@ func (b *Beacon) strobeFinding(s *series, byName bool, n, out, in, threshold int
 	dur := time.Duration(float64(s.last-s.first) * float64(time.Millisecond)).Round(time.Second)
 	rate := float64(n) / math.Max(float64(s.last-s.first)/1000, 1)
 	var sum strings.Builder
-	sum.WriteString(localName(s.local))
+	sum.WriteString(endpointLabel(s.local))
 	fmt.Fprintf(&sum, " opened %d connections to %s in %s (%.1f/s; strobe threshold %d for this window)",
 		n, remoteName(dst, ips), dur, rate, threshold)
 	ev := map[string]any{

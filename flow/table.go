@@ -482,7 +482,6 @@ func (t *Table) conn(f *flow) *cw.Conn {
 	return c
 }
 
-
 func macString(m [6]byte) string {
 	const hex = "0123456789abcdef"
 	var b [17]byte

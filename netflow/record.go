@@ -473,8 +473,6 @@ func payloadEstimate(ipBytes, pkts int64, v6 bool, proto uint8) int64 {
 	return max(ipBytes-pkts*hdr, 0)
 }
 
-
-
 // makeUID derives a Zeek-looking uid ("C" + 17 base62 characters) from the
 // exporter, the flow's start, addresses and ports, and the decoder's
 // record counter, so the same exports always yield the same uids. The
