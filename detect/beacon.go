@@ -427,6 +427,7 @@ func (b *Beacon) judge(s *series, byName bool, ws, we float64, strobeAt int64, s
 // scratch holds buffers reused across series within one Findings call.
 type scratch struct {
 	times, sizes, ev, iv, fold, tmp, tmp2, extra []float64
+	brk, bt, bs                                  []float64 // burst view
 }
 
 // beaconResult is the score of one series with everything the evidence
@@ -453,6 +454,22 @@ type beaconResult struct {
 	CoverageHist           []int
 	Intervals              []float64 // first maxEvidence, seconds
 	Hist                   []histBin
+
+	// Bursts is the coarse view, when the series splits into bursts:
+	// chosen or not, so the analyst sees both scores.
+	Bursts *burstView
+}
+
+// burstView is the score of a series' burst start times.
+type burstView struct {
+	Count     int     // bursts
+	MeanSize  float64 // connections per burst
+	MeanBeats float64 // beats per burst
+	Gap       float64 // seconds: closer connections are one burst
+	Period    float64 // seconds between bursts
+	Score     float64 // beacon score of the burst starts
+	BeatScore float64 // beacon score beat by beat
+	Chosen    bool    // Score is the series' score
 }
 
 type schedule struct {
@@ -469,7 +486,109 @@ type histBin struct {
 // scoreBeacon scores sorted start times (unix seconds) and bytes out per
 // connection over the window [ws, we]. It is the whole beacon formula;
 // docs/DETECTIONS.md restates it.
+//
+// A series is scored twice when its intervals split into bursts (see
+// burstGap): once beat by beat, once on the start times of its bursts,
+// and the better view is the result; Bursts records the coarse view
+// whenever it was scored.
 func scoreBeacon(times, sizes []float64, ws, we float64, minEvents int, sc *scratch) beaconResult {
+	r := scoreBeats(times, sizes, ws, we, minEvents, sc)
+	if r.Events < max(minEvents, 4) {
+		return r
+	}
+	span := sc.ev[len(sc.ev)-1] - sc.ev[0]
+	gap, ok := burstGap(sc.iv, span, minEvents, sc)
+	if !ok {
+		return r
+	}
+	// Single linkage on connections: a connection less than gap after
+	// the previous one continues its burst. Each burst's bytes are its
+	// connections' sum, so the size sub-score compares bursts.
+	bt, bs := sc.bt[:0], sc.bs[:0]
+	prev := math.Inf(-1)
+	for i, t := range times {
+		if t-prev >= gap {
+			bt, bs = append(bt, t), append(bs, 0)
+		}
+		bs[len(bs)-1] += sizes[i]
+		prev = t
+	}
+	sc.bt, sc.bs = bt, bs
+	// Choosing the better of two views doubles a random series' chances
+	// of a lucky fit, and ten random burst times often look regular: the
+	// burst view asks for twice the events and a schedule that keeps its
+	// beat (see burstMinOnBeat).
+	if len(bt) < burstMinEventsX*max(minEvents, 4) {
+		return r
+	}
+	c := scoreBeats(bt, bs, ws, we, minEvents, sc)
+	if c.OnBeat < burstMinOnBeat {
+		c.Score = 0
+	}
+	view := &burstView{
+		Count:     len(bt),
+		MeanSize:  round3(float64(len(times)) / float64(len(bt))),
+		MeanBeats: round3(float64(r.Events) / float64(len(bt))),
+		Gap:       round3(gap),
+		Period:    round3(c.Period),
+		Score:     c.Score,
+		BeatScore: r.Score,
+	}
+	if c.Score > r.Score {
+		view.Chosen = true
+		c.Bursts = view
+		return c
+	}
+	r.Bursts = view
+	return r
+}
+
+// Shape of the burst view (docs/DETECTIONS.md, "Bursts").
+const (
+	burstRatio   = 4.0 // the break: the next sorted interval is at least 4× the one below
+	burstMinFrac = 3   // at least 1/3 of the intervals are inside bursts
+	burstSpanDiv = 2   // the gap is at most span / (2 × MinConns)
+
+	burstMinEventsX = 2   // the burst view needs 2 × MinConns bursts
+	burstMinOnBeat  = 0.8 // and 80 % of its intervals one period (random bursts: ≤ 0.75 in 1000 seeds)
+)
+
+// burstGap finds where a series' intervals between beats split into
+// "inside a burst" and "between bursts": the widest jump between
+// consecutive sorted intervals, with at least a third of the intervals
+// below it (bursts average 1.5 beats or more, else the beat view already
+// says it all) and at least minEvents-1 above (enough bursts to score),
+// the jump at least burstRatio and the gap (the geometric mean of the
+// two intervals around it) at most span/(2·minEvents), small against the
+// series' span. Regular and Poisson intervals have no such jump away
+// from their smallest ones, so they get no burst view.
+func burstGap(iv []float64, span float64, minEvents int, sc *scratch) (float64, bool) {
+	n := len(iv)
+	lo, hi := (n+burstMinFrac-1)/burstMinFrac-1, n-max(minEvents-1, 3)-1
+	if lo < 0 || hi < lo {
+		return 0, false
+	}
+	sorted := append(sc.brk[:0], iv...)
+	slices.Sort(sorted)
+	sc.brk = sorted
+	best, at := 0.0, -1
+	for i := lo; i <= hi; i++ {
+		if x := sorted[i+1] / math.Max(sorted[i], mergeGapS); x > best {
+			best, at = x, i
+		}
+	}
+	if at < 0 || best < burstRatio {
+		return 0, false
+	}
+	gap := math.Sqrt(math.Max(sorted[at], mergeGapS) * sorted[at+1])
+	if gap > span/float64(burstSpanDiv*max(minEvents, 4)) {
+		return 0, false
+	}
+	return gap, true
+}
+
+// scoreBeats is scoreBeacon's beat-by-beat view.
+func scoreBeats(times, sizes []float64, ws, we float64, minEvents int, sc *scratch) beaconResult {
 	var r beaconResult
 	// Beats: connections starting within mergeGapS of a beat's first
 	// connection belong to it (a beacon that opens two connections at
@@ -869,6 +988,21 @@ func (b *Beacon) beaconFinding(s *series, byName bool, r beaconResult, n, out, i
 	if !byName {
 		ev["names"] = slices.Clone(s.names)
 	}
+	ev["view"] = "beats"
+	if bv := r.Bursts; bv != nil {
+		if bv.Chosen {
+			ev["view"] = "bursts"
+		}
+		ev["bursts"] = map[string]any{
+			"count":      bv.Count,
+			"mean_size":  bv.MeanSize,
+			"mean_beats": bv.MeanBeats,
+			"gap_s":      bv.Gap,
+			"period_s":   bv.Period,
+			"score":      bv.Score,
+			"beat_score": bv.BeatScore,
+		}
+	}
 	return cw.Finding{
 		Kind:      cw.KindBeacon,
 		Severity:  BeaconSeverity(r.Score),
@@ -920,6 +1054,9 @@ func beaconSummary(s *series, dst cw.Endpoint, ips []string, r beaconResult, n i
 	b.WriteString(" calls ")
 	b.WriteString(remoteName(dst, ips))
 	fmt.Fprintf(&b, " every %s ±%.0f %%", humanPeriod(r.Period), 100*r.Jitter)
+	if r.Bursts != nil && r.Bursts.Chosen {
+		fmt.Fprintf(&b, " in bursts of %.1f connections", r.Bursts.MeanSize)
+	}
 	if r.Second != nil && r.Second.Interval >= 0.5 {
 		fmt.Fprintf(&b, " and every %s", humanPeriod(r.Second.Period))
 	}

@@ -91,6 +91,28 @@ func genBursts(n, k int, gap, span float64) seriesGen {
 	}
 }
 
+// burstSchedule: bursts of 3–6 connections 0.5–3 s apart, every period
+// ±jitter (poisson: at Poisson times of that mean instead).
+func genBurstSchedule(period, jitter float64, poisson bool, span float64) seriesGen {
+	return func(r *rand.Rand) ([]float64, []float64) {
+		var ts, sz []float64
+		for t := 1000.0; t < 1000+span; {
+			u := t
+			for range 3 + r.IntN(4) {
+				ts = append(ts, u)
+				sz = append(sz, 600+float64(r.IntN(100)))
+				u += 0.5 + 2.5*r.Float64()
+			}
+			if poisson {
+				t += r.ExpFloat64() * period
+			} else {
+				t += period * (1 - jitter + 2*jitter*r.Float64())
+			}
+		}
+		return ts, sz
+	}
+}
+
 // gap: a periodic series with the connections of [from, to) removed.
 func genWithGap(g seriesGen, from, to float64) seriesGen {
 	return func(r *rand.Rand) ([]float64, []float64) {
@@ -122,6 +144,11 @@ func seriesCases() map[string]seriesGen {
 		"slips-like":  genPeriodic(3.04, 0.25, 0, 64),
 		"hourly":      genPeriodic(3600, 0.1, 0, bDay),
 		"perfect-few": genPeriodic(60, 0, 0, 11*60),
+		// Burst beacons: the burst view must find the hourly schedule;
+		// bursts at random times must stay unreported.
+		"hourly-bursts":  genBurstSchedule(3600, 0.1, false, bDay),
+		"poisson-bursts": genBurstSchedule(3600, 0, true, bDay),
+		"poisson-b30min": genBurstSchedule(1800, 0, true, bDay),
 	}
 }
 
@@ -178,6 +205,9 @@ func TestBeaconScoreFamilies(t *testing.T) {
 		{"poisson-few", 0, BeaconLow - 0.1, 0, false},
 		{"bursts", 0, BeaconLow - 0.2, 0, false},
 		{"bursts-many", 0, BeaconLow - 0.1, 0, false},
+		{"hourly-bursts", BeaconMedium, 1, 3600, false},
+		{"poisson-bursts", 0, BeaconLow - 0.1, 0, false},
+		{"poisson-b30min", 0, BeaconLow - 0.1, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +238,7 @@ func TestBeaconRanking(t *testing.T) {
 		{"perfect", "jitter30"}, {"jitter30", "jitter50"}, {"jitter50", "poisson"},
 		{"perfect", "long-gap"}, {"jitter30", "missed20"}, {"interleaved", "poisson"},
 		{"long-gap", "bursts"}, {"jitter30", "bursts-many"},
+		{"hourly-bursts", "poisson-bursts"}, {"hourly-bursts", "bursts-many"},
 	} {
 		if med[o[0]] <= med[o[1]] {
 			t.Errorf("median score of %s (%.3f) not above %s (%.3f)", o[0], med[o[0]], o[1], med[o[1]])
@@ -244,6 +275,39 @@ func TestSubScores(t *testing.T) {
 	bunched := []float64{0, 1, 2, 3, 4, 5, 6, 7, 80}
 	if c, _ := coverage(bunched, 0, 80, 1); c > 0.3 {
 		t.Errorf("bunched coverage %v, want low", c)
+	}
+}
+
+// TestBeaconBurstView checks which view scores each series: hourly
+// bursts by their bursts, a plain beacon and Poisson arrivals beat by beat.
+func TestBeaconBurstView(t *testing.T) {
+	cases := seriesCases()
+	tests := []struct {
+		name       string
+		wantChosen bool
+		wantView   bool // a burst view was scored at all
+	}{
+		{"hourly-bursts", true, true},
+		{"perfect", false, false},
+		{"jitter30", false, false},
+		{"interleaved", false, false},
+		{"poisson", false, false},
+		{"bursts", false, false}, // 10 bursts: fewer than 2 × MinConns
+	}
+	var sc scratch
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := range 20 {
+				ts, sz := cases[tt.name](rand.New(rand.NewPCG(uint64(seed), 7)))
+				r := scoreBeacon(ts, sz, ts[0], ts[len(ts)-1], DefaultBeaconMinConns, &sc)
+				if (r.Bursts != nil) != tt.wantView || (r.Bursts != nil && r.Bursts.Chosen != tt.wantChosen) {
+					t.Fatalf("seed %d: burst view %+v, want scored %v chosen %v", seed, r.Bursts, tt.wantView, tt.wantChosen)
+				}
+				if b := r.Bursts; b != nil && b.Chosen && (b.Count < 20 || b.MeanSize < 3 || b.MeanSize > 6 || r.Score < b.BeatScore) {
+					t.Fatalf("seed %d: burst view %+v, score %.3f", seed, *b, r.Score)
+				}
+			}
+		})
 	}
 }
 
