@@ -93,9 +93,7 @@ func TestMigrateV2BackfillsAssets(t *testing.T) {
 		mk(h, "10.0.0.5", "203.0.113.9", 1, 1, true), // inbound: the local side is the responder
 		mk(h.Add(2*time.Hour), "10.0.0.6", "203.0.113.9", 1, 1, false),
 	}
-	if err := old.WriteConns(ctx, beginRun(t, old), conns); err != nil {
-		t.Fatal(err)
-	}
+	insertV1Conns(t, old, beginRun(t, old), conns)
 	old.Close()
 	db, err := Open(path)
 	if err != nil {

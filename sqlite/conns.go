@@ -19,7 +19,7 @@ var connColumns = func() []string {
 	return append(cols, "proto", "service", "duration",
 		"orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes", "missed_bytes",
 		"conn_state", "history", "open", "vlan", "tunnel",
-		"dns", "tls", "http", "dns_dropped", "content", "source", "alerts")
+		"dns", "tls", "http", "dns_dropped", "content", "source", "alerts", "ot", "host_names")
 }()
 
 var selectConnSQL = "SELECT " + strings.Join(connColumns, ", ") + " FROM conns"
@@ -146,7 +146,8 @@ func (a *batchAgg) add(c *cargowatch.Conn, ts int64) {
 // WriteConns stores cs under runID in one transaction, with the rollups and
 // first-seen tables updated in the same transaction so they never disagree
 // with the conns. Nil entries are skipped. Content.Hits must already be
-// masked (see the package comment).
+// masked (see the package comment); OT and HostNames are stored as given,
+// as device and host names are not cargo identifiers.
 func (s *DB) WriteConns(ctx context.Context, runID int64, cs []*cargowatch.Conn) (err error) {
 	if len(cs) == 0 {
 		return nil
@@ -279,10 +280,23 @@ func (s *DB) connArgs(args []any, runID int64, c *cargowatch.Conn) ([]any, error
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
+	// Most conns carry neither, and json.Marshal of a nil pointer or slice
+	// still costs a reflection walk per conn on the hot write path.
+	var ot, hostNames any
+	if c.OT != nil {
+		if ot, err = marshalNull(c.OT); err != nil {
+			return nil, fmt.Errorf("ot: %w", err)
+		}
+	}
+	if c.HostNames != nil {
+		if hostNames, err = marshalNull(c.HostNames); err != nil {
+			return nil, fmt.Errorf("host names: %w", err)
+		}
+	}
 	return append(args, c.Proto, c.Service, int64(c.Duration),
 		c.OrigBytes, c.RespBytes, c.OrigPkts, c.RespPkts, c.OrigIPBytes, c.RespIPBytes, c.MissedBytes,
 		c.State, c.History, c.Open, int64(c.VLAN), c.Tunnel,
-		dns, tls, http, int64(c.DNSDropped), content, c.Source, alerts), nil
+		dns, tls, http, int64(c.DNSDropped), content, c.Source, alerts, ot, hostNames), nil
 }
 
 type connRow struct {
@@ -295,6 +309,7 @@ type connRow struct {
 	vlan, dnsDropped                     sql.NullInt64
 	open                                 sql.NullBool
 	dns, tls, http, content, alerts      sql.NullString
+	ot, hostNames                        sql.NullString
 }
 
 func (r *connRow) dest() []any {
@@ -304,7 +319,7 @@ func (r *connRow) dest() []any {
 	return append(d, &r.proto, &r.service, &r.dur,
 		&r.ob, &r.rb, &r.op, &r.rp, &r.oib, &r.rib, &r.missd,
 		&r.state, &r.history, &r.open, &r.vlan, &r.tunnel,
-		&r.dns, &r.tls, &r.http, &r.dnsDropped, &r.content, &r.source, &r.alerts)
+		&r.dns, &r.tls, &r.http, &r.dnsDropped, &r.content, &r.source, &r.alerts, &r.ot, &r.hostNames)
 }
 
 func (r *connRow) conn() (*cargowatch.Conn, error) {
@@ -328,7 +343,8 @@ func (r *connRow) conn() (*cargowatch.Conn, error) {
 		s    sql.NullString
 		v    any
 	}{{"dns", r.dns, &c.DNS}, {"tls", r.tls, &c.TLS}, {"http", r.http, &c.HTTP},
-		{"content", r.content, &c.Content}, {"alerts", r.alerts, &c.Alerts}} {
+		{"content", r.content, &c.Content}, {"alerts", r.alerts, &c.Alerts},
+		{"ot", r.ot, &c.OT}, {"host names", r.hostNames, &c.HostNames}} {
 		if err := unmarshalNull(j.s, j.v); err != nil {
 			return nil, fmt.Errorf("%s: %w", j.name, err)
 		}

@@ -37,6 +37,8 @@ func TestConnRoundTrip(t *testing.T) {
 	mapped.Resp.Addr = netip.MustParseAddr("fe80::1%eth0")
 	mapped.Content.Counts = map[string]int{} // empty, not nil
 	mapped.DNS = []cargowatch.DNS{}
+	mapped.OT = &cargowatch.OT{Protocol: "s7comm", Functions: map[string]int{}} // empty map, not nil
+	mapped.HostNames = []cargowatch.HostName{}
 	// A conn with nothing but a uid: zero values must stay zero (nil
 	// pointers and slices, invalid addresses, zero time).
 	bare := &cargowatch.Conn{UID: "bare"}

@@ -67,5 +67,11 @@ func fullConn(i int) *cargowatch.Conn {
 		},
 		Source: "/data/cap ture?.pcap",
 		Alerts: []string{"ET POLICY x", "sig 2"},
+		OT: &cargowatch.OT{Protocol: "modbus", ServerIsOrig: true,
+			Functions: map[string]int{"read_holding_registers": 40, "write_single_register": 2},
+			Writes:    2, Program: 1, Device: "Schneider Electric BMX P34 2020"},
+		// A zero Addr is what a DHCP discover gives: only the MAC is known.
+		HostNames: []cargowatch.HostName{{Addr: netip.MustParseAddr("10.1.2.3"), MAC: "00:1b:1b:aa:bb:cc",
+			Name: "STS-07", Source: "netbios"}, {MAC: "00:1b:1b:aa:bb:cd", Name: "rtg-12", Source: "dhcp"}},
 	}
 }

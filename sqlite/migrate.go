@@ -181,6 +181,13 @@ WITH x AS (
 INSERT INTO first_seen_remote SELECT remote_ip, min(ts), max(te) FROM x GROUP BY 1;
 `},
 	{3, "asset first seen", migrationAssets},
+	// Nullable and without a default, so ADD COLUMN only rewrites the
+	// schema, not the rows: a large v3 file upgrades instantly, and its old
+	// rows (which never had OT or host names) read back as nil.
+	{4, "conn OT and host names", `
+ALTER TABLE conns ADD COLUMN ot TEXT;          -- JSON cargowatch.OT
+ALTER TABLE conns ADD COLUMN host_names TEXT;  -- JSON array of cargowatch.HostName
+`},
 }
 
 // ErrForeign is returned for a SQLite file that holds tables but no
