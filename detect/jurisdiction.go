@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/geo"
 	"github.com/cargowatch/cargowatch/policy"
 )
 
@@ -121,7 +122,7 @@ func (j *Jurisdiction) Observe(c *cargowatch.Conn) {
 	}
 	// A remote side without an address is a layer-2 exchange (PROFINET
 	// DCP): it never left the link, so no jurisdiction holds it.
-	if !policy.Internet(rem.Addr) {
+	if !geo.IsInternet(rem.Addr) {
 		return
 	}
 	out, in = max(out, 0), max(in, 0)

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 
 	cw "github.com/cargowatch/cargowatch"
-	"github.com/cargowatch/cargowatch/policy"
+	"github.com/cargowatch/cargowatch/geo"
 )
 
 // PairIndex numbers (local host, remote address) pairs once per run for
@@ -47,7 +47,7 @@ type PairIndex struct {
 	memoID int32
 	memoOK bool
 
-	// inetAddr is the last address policy.Internet was asked of, inet
+	// inetAddr is the last address geo.IsInternet was asked of, inet
 	// its answer: each detector asks it of the same Conn's remote.
 	inetAddr netip.Addr
 	inet     bool
@@ -156,14 +156,14 @@ func (x *PairIndex) release(id int32) {
 	}
 }
 
-// internet is policy.Internet, remembered for the last address (x may be
+// internet is geo.IsInternet, remembered for the last address (x may be
 // nil: no memo).
 func (x *PairIndex) internet(a netip.Addr) bool {
 	if x == nil {
-		return policy.Internet(a)
+		return geo.IsInternet(a)
 	}
 	if !x.inetOK || x.inetAddr != a {
-		x.inetAddr, x.inet, x.inetOK = a, policy.Internet(a), true
+		x.inetAddr, x.inet, x.inetOK = a, geo.IsInternet(a), true
 	}
 	return x.inet
 }

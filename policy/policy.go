@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/geo"
 )
 
 //go:embed default.yaml
@@ -152,19 +153,6 @@ const (
 	RuleUnknown    = "country unknown"
 )
 
-// cgnat is RFC 6598 shared address space: carrier-internal, not Internet.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// Internet reports whether a is an address on the public Internet; local
-// traffic, multicast and the like are out of the policy's scope.
-func Internet(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() {
-		return false
-	}
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a)
-}
-
 // Resolve returns remote with the policy's jurisdiction overrides applied:
 // the most specific prefix first, then the ASN, then the first matching
 // organisation substring. Geo enrichment may already have applied them;
@@ -212,7 +200,7 @@ func (p *Policy) override(ep cargowatch.Endpoint) (JurisdictionOverride, bool) {
 // docs/POLICY.md): out of scope, role denials, watch, unknown country,
 // allow (role's, else home + global), default deny at severity.not_allowed.
 func (p *Policy) Evaluate(local, remote cargowatch.Endpoint) Decision {
-	if remote.Local || (remote.Addr.IsValid() && !Internet(remote.Addr)) {
+	if remote.Local || (remote.Addr.IsValid() && !geo.IsInternet(remote.Addr)) {
 		return Decision{Allowed: true, Rule: RuleOutOfScope}
 	}
 	remote = p.Resolve(remote)
