@@ -3,9 +3,11 @@ package asset
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
@@ -241,8 +243,8 @@ func (d *Discovery) Observe(c *cw.Conn) {
 			if c.OT != nil {
 				o.writesSent += int64(c.OT.Writes)
 				o.programSent += int64(c.OT.Program)
-				for f, n := range c.OT.Functions {
-					addCountN(&o.functions, f, int64(n), maxFunctions)
+				for _, f := range functionNames(c.OT.Functions) {
+					addCountN(&o.functions, f, int64(c.OT.Functions[f]), maxFunctions)
 				}
 			}
 		}
@@ -252,8 +254,8 @@ func (d *Discovery) Observe(c *cw.Conn) {
 			if c.OT != nil {
 				o.writesRecv += int64(c.OT.Writes)
 				o.progRx += int64(c.OT.Program)
-				for f, n := range c.OT.Functions {
-					addCountN(&o.functions, f, int64(n), maxFunctions)
+				for _, f := range functionNames(c.OT.Functions) {
+					addCountN(&o.functions, f, int64(c.OT.Functions[f]), maxFunctions)
 				}
 				if dev := clip(c.OT.Device, 128); dev != "" && len(o.devices) < maxDevices && !contains(o.devices, dev) {
 					o.devices = append(o.devices, dev)
@@ -361,8 +363,8 @@ func (d *Discovery) addPeer(h *host, ep *cw.Endpoint, k peerKey, peerIsServer bo
 	if c.OT != nil {
 		p.writes += int64(c.OT.Writes)
 		p.program += int64(c.OT.Program)
-		for f, n := range c.OT.Functions {
-			p.addFunction(f, n)
+		for _, f := range functionNames(c.OT.Functions) {
+			p.addFunction(f, c.OT.Functions[f])
 		}
 	}
 	if !ep.Local {
@@ -373,6 +375,23 @@ func (d *Discovery) addPeer(h *host, ep *cw.Endpoint, k peerKey, peerIsServer bo
 			d.remotes[a] = &r
 		}
 	}
+}
+
+// sortedPeers returns h's peer keys by address, then protocol.
+func (h *host) sortedPeers() []peerKey {
+	return slices.SortedFunc(maps.Keys(h.peers), func(a, b peerKey) int {
+		if c := a.addr.Compare(b.addr); c != 0 {
+			return c
+		}
+		return strings.Compare(a.proto, b.proto)
+	})
+}
+
+// functionNames returns m's names in order: the counts below are capped,
+// and which names fit under a cap must not depend on map order, or two runs
+// over one capture would disagree.
+func functionNames(m map[string]int) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 type fnCount struct {

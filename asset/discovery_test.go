@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -397,6 +398,36 @@ func TestOTEgressEvidence(t *testing.T) {
 	}
 	if !strings.Contains(f.Summary, "crane-plc-03") || !strings.Contains(f.Summary, "CN") {
 		t.Errorf("summary %q", f.Summary)
+	}
+}
+
+// An OT host that talks to one Internet peer over several protocols, with
+// more operation names than the caps keep, gives the same finding however
+// Go orders its maps: uids and function names are merged in a fixed order.
+func TestOTEgressRepeatable(t *testing.T) {
+	file, _ := Parse("a.csv", []byte("name,address,role,zone\ncrane-plc-03,10.20.32.13,crane-plc,ot-crane\n"))
+	run := func() map[string]any {
+		d := NewDiscovery(Config{File: file, Home: []string{"DE"}})
+		for i, port := range []uint16{443, 502, 8443, 4840, 2404, 102} {
+			c := conn(ep("10.20.32.13", 50000+uint16(i)), ep("203.0.113.9", port), remote("CN", "CN", "Example"), at(time.Duration(i)*time.Minute))
+			c.UID = fmt.Sprintf("C%d", i)
+			c.OT = &cw.OT{Protocol: "modbus", Functions: map[string]int{}}
+			for f := range 40 {
+				c.OT.Functions[fmt.Sprintf("fn-%02d-%d", f, i)] = 1
+			}
+			d.Observe(c)
+		}
+		fs := findingsOf(d.Findings(), cw.KindOTEgress)
+		if len(fs) != 1 {
+			t.Fatalf("%d ot_egress findings, want 1", len(fs))
+		}
+		return fs[0].Evidence
+	}
+	want := run()
+	for range 10 {
+		if got := run(); !reflect.DeepEqual(got["uids"], want["uids"]) || !reflect.DeepEqual(got["functions"], want["functions"]) {
+			t.Fatalf("evidence differs between runs:\n%v\n%v", got, want)
+		}
 	}
 }
 

@@ -3,12 +3,15 @@ package asset
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/geo"
 )
 
 // Rules of ot_egress, named in each finding's evidence.
@@ -86,7 +89,10 @@ func (d *Discovery) zoneOf(a netip.Addr) (string, *Entry) {
 func (d *Discovery) egresses() []*egress {
 	agg := map[[2]netip.Addr]*egress{}
 	var keys [][2]netip.Addr
-	for _, h := range d.hosts {
+	// In address order, peers too: merged uids and capped function names
+	// must not depend on map order, or two runs over one input disagree.
+	for _, a := range slices.SortedFunc(maps.Keys(d.hosts), netip.Addr.Compare) {
+		h := d.hosts[a]
 		if !h.local {
 			continue
 		}
@@ -100,7 +106,8 @@ func (d *Discovery) egresses() []*egress {
 		} else if h.asset != nil {
 			zone = h.asset.Zone
 		}
-		for k, p := range h.peers {
+		for _, k := range h.sortedPeers() {
+			p := h.peers[k]
 			e := d.judge(h, entry, zone, k, p)
 			if e == nil {
 				continue
@@ -157,7 +164,7 @@ func (d *Discovery) judge(h *host, entry *Entry, zone string, k peerKey, p *peer
 	e := &egress{h: h, entry: entry, peer: k.addr, inbound: inbound}
 	ph := d.hosts[k.addr]
 	if ph == nil || !ph.local {
-		if !isInternet(k.addr) {
+		if !geo.IsInternet(k.addr) {
 			return nil // multicast, broadcast, link-local: not a place
 		}
 		e.remote = true
@@ -219,12 +226,6 @@ func orUnknown(z string) string {
 		return "(none)"
 	}
 	return z
-}
-
-// isInternet is policy.Internet without the import: a public unicast
-// address outside RFC 6598 shared space.
-func isInternet(a netip.Addr) bool {
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !netip.MustParsePrefix("100.64.0.0/10").Contains(a)
 }
 
 var severityScore = map[cw.Severity]float64{cw.Critical: 0.95, cw.High: 0.8, cw.Medium: 0.6, cw.Low: 0.4, cw.Info: 0.2}
