@@ -11,6 +11,7 @@ import (
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/geo"
 )
 
 // Beacon finds local hosts that call the same outside destination on a
@@ -192,7 +193,7 @@ func (b *Beacon) Observe(c *cw.Conn) {
 		b.first = min(b.first, ms)
 	}
 	b.last = max(b.last, ms)
-	if !c.Orig.Local || c.Resp.Local || !b.pairs.internet(c.Resp.Addr) {
+	if !c.Orig.Local || c.Resp.Local || !geo.IsInternet(c.Resp.Addr) {
 		return
 	}
 	out, in := max(c.OrigBytes, 0), max(c.RespBytes, 0)

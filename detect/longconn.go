@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cw "github.com/cargowatch/cargowatch"
+	"github.com/cargowatch/cargowatch/geo"
 )
 
 // LongConn reports pairs (local host, remote address) that stay connected
@@ -142,7 +143,7 @@ func (l *LongConn) Observe(c *cw.Conn) {
 	default:
 		return
 	}
-	if !l.pairs.internet(rem.Addr) {
+	if !geo.IsInternet(rem.Addr) {
 		return
 	}
 	k := mkIPKey(loc.Addr, rem.Addr)

@@ -47,12 +47,6 @@ type PairIndex struct {
 	memoID int32
 	memoOK bool
 
-	// inetAddr is the last address geo.IsInternet was asked of, inet
-	// its answer: each detector asks it of the same Conn's remote.
-	inetAddr netip.Addr
-	inet     bool
-	inetOK   bool
-
 	// Claims: which detector of each kind uses its field of the slots.
 	beacon *Beacon
 	long   *LongConn
@@ -156,18 +150,6 @@ func (x *PairIndex) release(id int32) {
 	}
 }
 
-// internet is geo.IsInternet, remembered for the last address (x may be
-// nil: no memo).
-func (x *PairIndex) internet(a netip.Addr) bool {
-	if x == nil {
-		return geo.IsInternet(a)
-	}
-	if !x.inetOK || x.inetAddr != a {
-		x.inetAddr, x.inet, x.inetOK = a, geo.IsInternet(a), true
-	}
-	return x.inet
-}
-
 // sides returns the local and remote side of a conversation with exactly
 // one local side whose remote is an Internet address, as pointers into c
 // (endpoints are ~150 bytes). x may be nil.
@@ -180,7 +162,7 @@ func (x *PairIndex) sides(c *cw.Conn) (loc, rem *cw.Endpoint, ok bool) {
 	default:
 		return nil, nil, false
 	}
-	if !loc.Addr.IsValid() || !x.internet(rem.Addr) {
+	if !loc.Addr.IsValid() || !geo.IsInternet(rem.Addr) {
 		return nil, nil, false
 	}
 	return loc, rem, true
