@@ -89,6 +89,29 @@ func cmdAnalyze(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return analyze(fs.Args(), &o, "analyze", stdout, stderr, nil)
 }
 
+// dbPath is the store --db names, else the default one.
+func (o *options) dbPath() string {
+	if o.db != "" {
+		return o.db
+	}
+	return sqlite.DefaultPath()
+}
+
+// openStore opens the store unless --no-db (then it returns nil); the
+// caller closes it. A store that cannot be opened is reported on stderr
+// and ok is false.
+func (o *options) openStore(command string, stderr io.Writer) (store *sqlite.DB, ok bool) {
+	if o.noDB {
+		return nil, true
+	}
+	store, err := sqlite.Open(o.dbPath())
+	if err != nil {
+		fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
+		return nil, false
+	}
+	return store, true
+}
+
 // pipeline is what every subcommand that analyses traffic sets up the same
 // way from the shared flags: policy, enrichment, detectors and the flow
 // table's configuration.
@@ -241,18 +264,13 @@ func analyze(inputs []string, o *options, command string, stdout, stderr io.Writ
 	ctx, stop := interruptible(stderr)
 	defer stop()
 
-	var store *sqlite.DB
 	run := &cw.Run{Started: time.Now().UTC(), Command: command, Args: inputs, Version: cw.Version}
 	var ins inputSet
-	if !o.noDB {
-		path := o.db
-		if path == "" {
-			path = sqlite.DefaultPath()
-		}
-		if store, err = sqlite.Open(path); err != nil {
-			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)
-			return exitFail
-		}
+	store, ok := o.openStore(command, stderr)
+	if !ok {
+		return exitFail
+	}
+	if store != nil {
 		defer store.Close()
 		if err := store.BeginRun(ctx, run); err != nil {
 			fmt.Fprintf(stderr, "cargowatch %s: %v\n", command, err)

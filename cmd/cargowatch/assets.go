@@ -44,17 +44,11 @@ func cmdAssets(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, stop := interruptible(stderr)
 	defer stop()
-	var store *sqlite.DB
-	if !o.noDB {
-		path := o.db
-		if path == "" {
-			path = sqlite.DefaultPath()
-		}
-		var err error
-		if store, err = sqlite.Open(path); err != nil {
-			fmt.Fprintf(stderr, "cargowatch assets: %v\n", err)
-			return exitFail
-		}
+	store, ok := o.openStore("assets", stderr)
+	if !ok {
+		return exitFail
+	}
+	if store != nil {
 		defer store.Close()
 	}
 	addDetectors(pl, store)

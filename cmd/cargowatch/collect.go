@@ -20,7 +20,6 @@ import (
 	cw "github.com/cargowatch/cargowatch"
 	"github.com/cargowatch/cargowatch/engine"
 	"github.com/cargowatch/cargowatch/netflow"
-	"github.com/cargowatch/cargowatch/sqlite"
 	"github.com/cargowatch/cargowatch/zeek"
 )
 
@@ -197,24 +196,19 @@ func collect(ctx context.Context, co *collectOptions, stdout, stderr io.Writer) 
 	// Store operations use their own context: a signal must stop the
 	// sources, not the writing of what they gave.
 	bg := context.Background()
-	var store *sqlite.DB
 	run := &cw.Run{Started: c.started, Command: "collect", Args: co.args, Version: cw.Version}
-	if !co.noDB {
-		path := co.db
-		if path == "" {
-			path = sqlite.DefaultPath()
-		}
-		if store, err = sqlite.Open(path); err != nil {
-			fmt.Fprintf(stderr, "cargowatch collect: %v\n", err)
-			return exitFail
-		}
+	store, ok := co.openStore("collect", stderr)
+	if !ok {
+		return exitFail
+	}
+	if store != nil {
 		defer store.Close()
 		if err := store.BeginRun(bg, run); err != nil {
 			fmt.Fprintf(stderr, "cargowatch collect: %v\n", err)
 			return exitFail
 		}
 		if co.zeekState == "" && co.zeekDir != "" {
-			co.zeekState = path + ".zeek-follow.json"
+			co.zeekState = co.dbPath() + ".zeek-follow.json"
 		}
 	}
 	if co.zeekDir != "" {

@@ -43,10 +43,7 @@ func cmdFlows(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 func storedFlows(o *options, limit int, out *connPrinter, stderr io.Writer) int {
-	path := o.db
-	if path == "" {
-		path = sqlite.DefaultPath()
-	}
+	path := o.dbPath()
 	// Reading must not create: a mistyped path would otherwise become an
 	// empty store that "holds no conversations".
 	if _, err := os.Stat(path); err != nil {
